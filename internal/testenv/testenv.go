@@ -1,0 +1,37 @@
+// Package testenv finds the native dependencies that `make deps` installs
+// (ONNX Runtime, models, labelled photos, versitygw) for tests. Tests that
+// need one fail with a clear message when it is missing: `make test`
+// installs everything first, so a missing piece is a real failure.
+package testenv
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// RepoRoot is the repository's top folder.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// DepsDir is where `make deps` installs things ($CZ_DEPS or .deps).
+func DepsDir() string {
+	if d := os.Getenv("CZ_DEPS"); d != "" {
+		return d
+	}
+	return filepath.Join(RepoRoot(), ".deps")
+}
+
+// Path returns a path inside the deps folder, failing the test if it is
+// missing.
+func Path(t testing.TB, rel string) string {
+	t.Helper()
+	p := filepath.Join(DepsDir(), rel)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("%s is missing: run `make deps` first (%v)", p, err)
+	}
+	return p
+}
