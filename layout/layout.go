@@ -13,10 +13,9 @@ package layout
 import (
 	"context"
 	"fmt"
-	"regexp"
-	"strconv"
 	"time"
 
+	"github.com/celebrity-zones/cz/contracts"
 	"github.com/celebrity-zones/cz/store"
 )
 
@@ -61,41 +60,8 @@ func Open(ctx context.Context, c Config) (*Buckets, error) {
 	return &b, nil
 }
 
-// DateFormat is the seed's date spelling (yyyy-mm-dd).
-const DateFormat = "2006-01-02"
-
 // Batch names one upload of the external team: {yyyy-mm-dd}@{n}.
-type Batch struct {
-	Date time.Time
-	Num  int
-}
-
-var batchRE = regexp.MustCompile(`^(\d{4}-\d{2}-\d{2})@([1-9]\d{0,5})$`)
-
-// ParseBatch parses "2022-09-08@1".
-func ParseBatch(s string) (Batch, error) {
-	m := batchRE.FindStringSubmatch(s)
-	if m == nil {
-		return Batch{}, fmt.Errorf("batch %q: expected {yyyy-mm-dd}@{n}, e.g. 2022-09-08@1", s)
-	}
-	d, err := time.Parse(DateFormat, m[1])
-	if err != nil {
-		return Batch{}, fmt.Errorf("batch %q: date: %v", s, err)
-	}
-	n, _ := strconv.Atoi(m[2])
-	return Batch{Date: d, Num: n}, nil
-}
-
-func (b Batch) String() string { return fmt.Sprintf("%s@%d", b.Date.Format(DateFormat), b.Num) }
-
-// ParseDate parses a yyyy-mm-dd date.
-func ParseDate(s string) (time.Time, error) {
-	d, err := time.Parse(DateFormat, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("date %q: expected yyyy-mm-dd", s)
-	}
-	return d, nil
-}
+type Batch = contracts.BatchID
 
 // Runner names, as they appear in paths.
 const (
@@ -108,9 +74,6 @@ const (
 	Complete     = "complete"
 	Unidentified = "unidentified"
 )
-
-// FaceName is the seed's face numbering: face-01, face-02, ...
-func FaceName(n int) string { return fmt.Sprintf("face-%02d", n) }
 
 // ---- External bucket ----
 
@@ -129,11 +92,13 @@ func ValidationReport(b Batch) string { return "zone-list/" + b.String() + ".val
 
 // PredictedDaily is the QC team's input for one daily run.
 func PredictedDaily(date time.Time) string {
-	return "predicted-data/" + DailyRunner + "/" + date.Format(DateFormat) + ".csv"
+	return "predicted-data/" + DailyRunner + "/" + date.Format(contracts.DateLayout) + ".csv"
 }
 
 // PredictedBatch is the QC team's input for one new-zone batch.
-func PredictedBatch(b Batch) string { return "predicted-data/" + NewBatchRunner + "/" + b.String() + ".csv" }
+func PredictedBatch(b Batch) string {
+	return "predicted-data/" + NewBatchRunner + "/" + b.String() + ".csv"
+}
 
 // ValidatedPrefix holds the QC team's verdicts, one file per predicted file
 // with the same name.
@@ -145,11 +110,13 @@ func ValidatedPrefix(runner string) string { return "validated-data/" + runner +
 func GroundTruthFaces(zoneID string) string { return "ground-truth-faces/" + zoneID + "/" }
 
 // GroundTruthFace is one cropped ground-truth face (JPEG).
-func GroundTruthFace(zoneID string, n int) string { return GroundTruthFaces(zoneID) + FaceName(n) + ".jpg" }
+func GroundTruthFace(zoneID string, n int) string {
+	return GroundTruthFaces(zoneID) + contracts.FaceID(n) + ".jpg"
+}
 
 // GroundTruthEmbedding is the embedding of GroundTruthFace (npy).
 func GroundTruthEmbedding(zoneID string, n int) string {
-	return GroundTruthFaces(zoneID) + FaceName(n) + ".npy"
+	return GroundTruthFaces(zoneID) + contracts.FaceID(n) + ".npy"
 }
 
 // CandidateFace is a face found in a video (JPEG).
@@ -204,7 +171,7 @@ func Lock(name string) string { return "locks/" + name + ".lock" }
 // ContentPartition is one day's partition of the content-metadata table,
 // Hive-style as Athena reads it.
 func ContentPartition(date time.Time) string {
-	return "content-metadata/dt=" + date.Format(DateFormat) + "/"
+	return "content-metadata/dt=" + date.Format(contracts.DateLayout) + "/"
 }
 
 // Videos is where the sample keeps its video files (production videos live

@@ -4,11 +4,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/celebrity-zones/cz/contracts"
 	"github.com/celebrity-zones/cz/store"
 )
 
 func TestKeysFollowTheSeed(t *testing.T) {
-	b, err := ParseBatch("2022-09-08@1")
+	b, err := contracts.ParseBatchID("2022-09-08@1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +24,7 @@ func TestKeysFollowTheSeed(t *testing.T) {
 		{ValidatedPrefix(DailyRunner) + "2022-09-07.csv", "validated-data/daily-runner/2022-09-07.csv"},
 		{GroundTruthFace(zone, 1), "ground-truth-faces/" + zone + "/face-01.jpg"},
 		{GroundTruthEmbedding(zone, 12), "ground-truth-faces/" + zone + "/face-12.npy"},
-		{CandidateFace(uuid, FaceName(1)), "candidates/faces/" + uuid + "/face-01.jpg"},
+		{CandidateFace(uuid, contracts.FaceID(1)), "candidates/faces/" + uuid + "/face-01.jpg"},
 		{CandidateEmbedding("dlib-resnet128", Complete, uuid, "face-01"), "candidates/embeddings/dlib-resnet128/complete/" + uuid + "/face-01.npy"},
 		{CandidateEmbedding("dlib-resnet128", Unidentified, uuid, "face-02"), "candidates/embeddings/dlib-resnet128/unidentified/" + uuid + "/face-02.npy"},
 		{CandidateMetadata("dlib-resnet128", uuid), "candidates/metadata/dlib-resnet128/" + uuid + ".json"},
@@ -46,18 +47,4 @@ func trimSlash(s string) string {
 		return s[:len(s)-1]
 	}
 	return s
-}
-
-func TestParseBatch(t *testing.T) {
-	for _, ok := range []string{"2022-09-08@1", "2026-01-31@12"} {
-		b, err := ParseBatch(ok)
-		if err != nil || b.String() != ok {
-			t.Errorf("ParseBatch(%q) = %v, %v; want it back unchanged", ok, b, err)
-		}
-	}
-	for _, bad := range []string{"", "2022-09-08", "2022-09-08@", "2022-09-08@0", "2022-13-01@1", "22-09-08@1", "2022-09-08@1.csv", "2022-09-08@-1"} {
-		if _, err := ParseBatch(bad); err == nil {
-			t.Errorf("ParseBatch(%q) succeeded, want an error", bad)
-		}
-	}
 }
