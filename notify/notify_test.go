@@ -1,0 +1,48 @@
+package notify
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/celebrity-zones/cz/internal/testenv"
+)
+
+func TestNotifyReachesChatAndMail(t *testing.T) {
+	chat := testenv.StartWebhookSink(t)
+	mail := testenv.StartSMTPSink(t)
+	n := New(Config{GChatWebhook: chat.URL, SMTPAddr: mail.Addr, From: "cz@example.com", To: []string{"team@example.com", "oncall@example.com"}})
+	e := Event{Job: "j-42", Name: "daily-runner 2026-11-01", State: "failed", Link: "http://127.0.0.1:8080/jobs/j-42", Summary: "stage inference: 2 tasks failed"}
+	if err := n.Notify(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+	msgs := chat.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("chat got %d messages, want 1", len(msgs))
+	}
+	text, _ := msgs[0]["text"].(string)
+	for _, want := range []string{"daily-runner 2026-11-01 failed", "j-42", "http://127.0.0.1:8080/jobs/j-42", "2 tasks failed"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("chat text %q lacks %q", text, want)
+		}
+	}
+	mails := mail.Mails()
+	if len(mails) != 1 || len(mails[0].To) != 2 || mails[0].From != "cz@example.com" {
+		t.Fatalf("mails = %+v, want one to two recipients from cz@example.com", mails)
+	}
+	for _, want := range []string{"Subject: [cz] daily-runner 2026-11-01 failed", "http://127.0.0.1:8080/jobs/j-42"} {
+		if !strings.Contains(mails[0].Data, want) {
+			t.Errorf("mail lacks %q:\n%s", want, mails[0].Data)
+		}
+	}
+}
+
+func TestNotifyReportsADeadChannel(t *testing.T) {
+	n := New(Config{GChatWebhook: "http://127.0.0.1:1/hook"})
+	if err := n.Notify(context.Background(), Event{Job: "j", State: "started"}); err == nil || !strings.Contains(err.Error(), "google chat") {
+		t.Fatalf("err = %v, want a google chat delivery error", err)
+	}
+	if err := New(Config{}).Notify(context.Background(), Event{Job: "j"}); err != nil {
+		t.Fatalf("no channels configured: err = %v, want nil", err)
+	}
+}
