@@ -65,8 +65,8 @@ type Batch = contracts.BatchID
 
 // Runner names, as they appear in paths.
 const (
-	DailyRunner    = "daily-runner"
-	NewBatchRunner = "new-batch-runner"
+	DailyRunner    = string(contracts.DailyRunner)
+	NewBatchRunner = string(contracts.NewBatchRunner)
 )
 
 // Embedding sets of a candidate.
@@ -162,7 +162,11 @@ func JobLogs(runner string, date time.Time, batchNum int, jobID string) string {
 	return fmt.Sprintf("intermediate-data/job-logs/%s/%s/%s/", runner, date.Format("2006/01/02"), jobID)
 }
 
-// Locks holds the locks of runs that must not overlap (the seed's to-do:
+// ValidationMetrics holds the key metrics computed from the QC team's
+// validated data (precision per zone, per run and overall).
+const ValidationMetrics = "intermediate-data/metrics/validation.json"
+
+// Lock holds the locks of runs that must not overlap (the seed's to-do:
 // ground-truth folder locking for parallel batch runs).
 func Lock(name string) string { return "locks/" + name + ".lock" }
 

@@ -1,0 +1,88 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/celebrity-zones/cz/contracts"
+	"github.com/celebrity-zones/cz/layout"
+	"github.com/celebrity-zones/cz/store"
+)
+
+const (
+	zoneA = "3f1c7a52-8f0b-4c1e-9d51-0c3b2f6a9e10"
+	zoneB = "7a4c7215-a3b5-4a0a-98be-9c3978b04883"
+)
+
+func validatedFile(t *testing.T, b store.Bucket, runner contracts.Runner, run string, verdicts map[string][]contracts.Verdict) {
+	t.Helper()
+	var rows []contracts.ValidatedRow
+	n := 0
+	for zone, vs := range verdicts {
+		for _, v := range vs {
+			n++
+			id := "0d6a1c3e-5b7f-4e2a-9c8d-1f2e3d4c5b" + string(rune('a'+n%6)) + strings.Repeat("0", 1)
+			rows = append(rows, contracts.ValidatedRow{PredictedRow: contracts.PredictedRow{
+				Runner: runner, Run: run, JobID: "job-1", ContentUUID: id[:35] + string(rune('0'+n%10)), VideoLocation: "videos/x.mp4",
+				FaceID: contracts.FaceID(n), FaceImage: "candidates/faces/x/face.jpg", ZoneID: zone, ZoneName: "Zone " + zone[:4],
+				Distance: 0.4, EmbeddingModelName: "dlib-resnet128",
+			}, Verdict: v})
+		}
+	}
+	var buf bytes.Buffer
+	if err := contracts.WriteValidated(&buf, rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutBytes(context.Background(), b, layout.ValidatedPrefix(string(runner))+run+".csv", buf.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestComputeQuality(t *testing.T) {
+	ctx := context.Background()
+	ext, _ := store.OpenDir(t.TempDir())
+	C, I, U := contracts.VerdictCorrect, contracts.VerdictIncorrect, contracts.VerdictUnsure
+	validatedFile(t, ext, contracts.DailyRunner, "2026-11-02", map[string][]contracts.Verdict{zoneA: {C, C, I}, zoneB: {C}})
+	validatedFile(t, ext, contracts.DailyRunner, "2026-11-01", map[string][]contracts.Verdict{zoneA: {C, U}})
+	validatedFile(t, ext, contracts.NewBatchRunner, "2026-11-04@1", map[string][]contracts.Verdict{zoneB: {I, C}})
+	store.PutBytes(ctx, ext, layout.ValidatedPrefix(layout.DailyRunner)+"2026-11-03.csv", []byte("content_uuid,verdict\nx,maybe\n"))
+
+	rep, err := ComputeQuality(ctx, ext, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := rep.Overall; o.Correct != 5 || o.Incorrect != 2 || o.Unsure != 1 || math.Abs(o.Precision-5.0/7) > 1e-9 {
+		t.Errorf("overall = %+v, want 5 correct, 2 incorrect, 1 unsure, precision 5/7", o)
+	}
+	if len(rep.Zones) != 2 {
+		t.Fatalf("zones = %+v, want 2", rep.Zones)
+	}
+	for _, z := range rep.Zones {
+		want := map[string]float64{zoneA: 3.0 / 4, zoneB: 2.0 / 3}[z.ZoneID]
+		if math.Abs(z.Precision-want) > 1e-9 {
+			t.Errorf("zone %s precision = %v, want %v", z.ZoneID, z.Precision, want)
+		}
+	}
+	var order []string
+	for _, r := range rep.Runs {
+		order = append(order, r.Run)
+	}
+	if strings.Join(order, " ") != "2026-11-01 2026-11-02 2026-11-04@1" {
+		t.Errorf("runs in order %v, want by day", order)
+	}
+	if len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0], "2026-11-03.csv") {
+		t.Errorf("problems = %v, want one naming 2026-11-03.csv", rep.Problems)
+	}
+	in, _ := store.OpenDir(t.TempDir())
+	if err := StoreQuality(ctx, in, rep); err != nil {
+		t.Fatal(err)
+	}
+	back, err := LoadQuality(ctx, in)
+	if err != nil || back.Overall != rep.Overall {
+		t.Fatalf("stored report read back as %+v (%v)", back, err)
+	}
+}
