@@ -101,3 +101,27 @@ proto:
 
 clean-deps:
 	rm -rf $(DEPS)
+
+# --- ann (issue 4): vector-index benchmark and SIMD test; not part of `make test` ---
+# ann's kernels use Go's experimental simd/archsimd when built with
+# GOEXPERIMENT=simd (AVX2/AVX-512) and portable Go otherwise; both give
+# bit-identical results and both pass `go test ./ann/...`.
+ANN_GOEXPERIMENT ?= simd
+ANN_BENCH_FLAGS ?=
+.PHONY: bench-ann bench-ann-deps test-ann-simd
+bench-ann-deps:
+	scripts/deps.sh apt dataset-fashion-mnist
+bench-ann: bench-ann-deps
+	GOEXPERIMENT=$(ANN_GOEXPERIMENT) $(GO) build -o bin/cz-simd ./cmd/cz
+	bin/cz-simd bench ann $(ANN_BENCH_FLAGS)
+test-ann-simd:
+	GOEXPERIMENT=$(ANN_GOEXPERIMENT) $(GO) vet ./ann/...
+	GOEXPERIMENT=$(ANN_GOEXPERIMENT) $(GO) test ./ann/...
+
+# --- engine core (issue 5): trivial-task benchmark beside Dask; not part of `make test` ---
+# Dask (Debian's python3-distributed) is installed for this target only.
+ENGINE_BENCH_FLAGS ?=
+.PHONY: bench-engine
+bench-engine: build
+	scripts/deps.sh apt python3-distributed
+	bin/cz bench engine $(ENGINE_BENCH_FLAGS)

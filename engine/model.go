@@ -1,0 +1,205 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// AttemptID names one attempt of one task. Attempts are numbered from 1.
+type AttemptID struct {
+	Job       string `json:"job"`
+	Stage     string `json:"stage"`
+	Partition int    `json:"partition"`
+	Attempt   int    `json:"attempt"`
+}
+
+func (a AttemptID) String() string {
+	return fmt.Sprintf("%s/%s/p%d/a%d", a.Job, a.Stage, a.Partition, a.Attempt)
+}
+
+// Output is one object an attempt wrote: Name is what the operator called
+// it, Key where it lies in the bucket.
+type Output struct {
+	Name string `json:"name"`
+	Key  string `json:"key"`
+	Size int64  `json:"size"`
+}
+
+// Attempt is one try at running a task.
+type Attempt struct {
+	Num         int              `json:"num"`
+	Executor    string           `json:"executor"`
+	State       AttemptState     `json:"state"`
+	Speculative bool             `json:"speculative,omitempty"`
+	Assigned    time.Time        `json:"assigned"`
+	Started     time.Time        `json:"started,omitzero"`
+	Finished    time.Time        `json:"finished,omitzero"`
+	Error       string           `json:"error,omitempty"`
+	Fatal       bool             `json:"fatal,omitempty"`
+	Counters    map[string]int64 `json:"counters,omitempty"`
+	LogTail     string           `json:"log_tail,omitempty"`
+	ModifyIndex uint64           `json:"modify_index"`
+}
+
+// TaskStatus is the state machine's record of a task: one partition of a stage.
+type TaskStatus struct {
+	Partition int        `json:"partition"`
+	State     TaskState  `json:"state"`
+	Attempts  []*Attempt `json:"attempts,omitempty"`
+	// Failures counts failed attempts (lost ones excluded).
+	Failures int `json:"failures,omitempty"`
+	// Grant is the attempt authorised to commit (0: none). It is released
+	// when that attempt dies before committing, so another can commit.
+	Grant int `json:"grant,omitempty"`
+	// Committed is the attempt whose output is the task's output (0: none).
+	Committed   int      `json:"committed,omitempty"`
+	Outputs     []Output `json:"outputs,omitempty"`
+	ModifyIndex uint64   `json:"modify_index"`
+}
+
+// LiveCount counts the attempts that still hold an executor slot.
+func (t *TaskStatus) LiveCount() int {
+	n := 0
+	for _, a := range t.Attempts {
+		if a.State.Live() {
+			n++
+		}
+	}
+	return n
+}
+
+// Live returns the attempts that still hold an executor slot.
+func (t *TaskStatus) Live() []*Attempt {
+	var live []*Attempt
+	for _, a := range t.Attempts {
+		if a.State.Live() {
+			live = append(live, a)
+		}
+	}
+	return live
+}
+
+// Attempt returns attempt number n, or nil.
+func (t *TaskStatus) Attempt(n int) *Attempt {
+	if n < 1 || n > len(t.Attempts) {
+		return nil
+	}
+	return t.Attempts[n-1]
+}
+
+// Stage is the runtime state of one stage of a job.
+type Stage struct {
+	Name  string        `json:"name"`
+	State TaskState     `json:"state"`
+	Tasks []*TaskStatus `json:"tasks"`
+	Done  int           `json:"done"` // committed tasks
+	// First is the lowest partition whose task is not finished: tasks only
+	// move forward, so it only grows, and the scheduler starts there.
+	First       int    `json:"first"`
+	ModifyIndex uint64 `json:"modify_index"`
+}
+
+// Job is the runtime state of a submitted job.
+type Job struct {
+	ID             string    `json:"id"`
+	Spec           JobSpec   `json:"spec"`
+	State          JobState  `json:"state"`
+	Error          string    `json:"error,omitempty"`
+	IdempotencyKey string    `json:"idempotency_key,omitempty"`
+	Submitted      time.Time `json:"submitted"`
+	Finished       time.Time `json:"finished,omitzero"`
+	Stages         []*Stage  `json:"stages"`
+	CreateIndex    uint64    `json:"create_index"`
+	ModifyIndex    uint64    `json:"modify_index"`
+}
+
+// newJob builds the runtime state for a validated spec.
+func newJob(id string, spec JobSpec, submitted time.Time) *Job {
+	j := &Job{ID: id, Spec: spec, Submitted: submitted}
+	for _, ss := range spec.Stages {
+		st := &Stage{Name: ss.Name, State: TaskWaiting}
+		if len(ss.Upstream) == 0 {
+			st.State = TaskReady
+		}
+		for p := 0; p < ss.Partitions; p++ {
+			st.Tasks = append(st.Tasks, &TaskStatus{Partition: p, State: st.State})
+		}
+		j.Stages = append(j.Stages, st)
+	}
+	return j
+}
+
+// Stage returns the named stage, or nil.
+func (j *Job) Stage(name string) *Stage {
+	for _, s := range j.Stages {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// Task returns the task of a stage's partition, or nil.
+func (j *Job) Task(stage string, partition int) *TaskStatus {
+	s := j.Stage(stage)
+	if s == nil || partition < 0 || partition >= len(s.Tasks) {
+		return nil
+	}
+	return s.Tasks[partition]
+}
+
+// Counts returns how many tasks of the job are in each state.
+func (j *Job) Counts() map[TaskState]int {
+	c := map[TaskState]int{}
+	for _, s := range j.Stages {
+		for _, t := range s.Tasks {
+			c[t.State]++
+		}
+	}
+	return c
+}
+
+// ExecutorStatus is an executor as the state machine knows it.
+type ExecutorStatus struct {
+	ID        string    `json:"id"`
+	Resources Resources `json:"resources"`
+	Used      Resources `json:"used"`
+	// Holds are locality keys of inputs the executor has loaded.
+	Holds       []string  `json:"holds,omitempty"`
+	Alive       bool      `json:"alive"`
+	Registered  time.Time `json:"registered"`
+	Running     int       `json:"running"`
+	Finished    int       `json:"finished"`
+	ModifyIndex uint64    `json:"modify_index"`
+}
+
+// Free is what the executor can still give.
+func (e *ExecutorStatus) Free() Resources { return e.Resources.Sub(e.Used) }
+
+// HoldsKey reports whether the executor advertises locality key k.
+func (e *ExecutorStatus) HoldsKey(k string) bool { return k != "" && slices.Contains(e.Holds, k) }
+
+// State is everything the state machine records.
+type State struct {
+	Index     uint64                     `json:"index"`
+	Jobs      map[string]*Job            `json:"jobs"`
+	JobOrder  []string                   `json:"job_order"`
+	Executors map[string]*ExecutorStatus `json:"executors"`
+	// Keys maps submit idempotency keys to job IDs.
+	Keys map[string]string `json:"keys"`
+}
+
+func newState() *State {
+	return &State{Jobs: map[string]*Job{}, Executors: map[string]*ExecutorStatus{}, Keys: map[string]string{}}
+}
+
+// ExecutorIDs returns the executor IDs in order.
+func (s *State) ExecutorIDs() []string {
+	ids := make([]string, 0, len(s.Executors))
+	for id := range s.Executors {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
