@@ -106,22 +106,34 @@ clean-deps:
 # ann's kernels use Go's experimental simd/archsimd when built with
 # GOEXPERIMENT=simd (AVX2/AVX-512) and portable Go otherwise; both give
 # bit-identical results and both pass `go test ./ann/...`.
+# Peers, built once into .deps: FAISS 1.7.3 from Debian's source package with
+# -DFAISS_OPT_LEVEL=avx2 (one job, ~5 CPU-minutes) and hnswlib's Debian headers
+# compiled with -O3 -march=native.
 ANN_GOEXPERIMENT ?= simd
 ANN_BENCH_FLAGS ?=
-.PHONY: bench-ann bench-ann-deps test-ann-simd
+FAISS_LIB := $(DEPS)/faiss-build/faiss/libfaiss_avx2.a
+.PHONY: bench-ann bench-ann-deps bench-ann-peers test-ann-simd
 bench-ann-deps:
-	scripts/deps.sh apt dataset-fashion-mnist
-bench-ann: bench-ann-deps
+	scripts/deps.sh apt dataset-fashion-mnist libhnswlib-dev cmake libopenblas-dev
+bench-ann-peers: $(DEPS)/bin/faiss_bench $(DEPS)/bin/hnsw_bench
+$(FAISS_LIB):
+	$(MAKE) bench-ann-deps
+	scripts/deps.sh debsrc faiss orig.tar $(DEPS)/faiss-src
+	cmake -S $(DEPS)/faiss-src -B $(DEPS)/faiss-build -DFAISS_OPT_LEVEL=avx2 -DFAISS_ENABLE_GPU=OFF \
+		-DFAISS_ENABLE_PYTHON=OFF -DFAISS_ENABLE_C_API=OFF -DBUILD_TESTING=OFF -DBUILD_SHARED_LIBS=OFF \
+		-DCMAKE_BUILD_TYPE=Release >/dev/null
+	$(MAKE) -j1 -C $(DEPS)/faiss-build faiss_avx2
+$(DEPS)/bin/faiss_bench: bench/peers/faiss_bench.cpp $(FAISS_LIB)
+	mkdir -p $(DEPS)/bin
+	g++ -O3 -march=native -std=c++17 -fopenmp -I$(DEPS)/faiss-src -o $@ $< $(FAISS_LIB) -lopenblas -llapack
+$(DEPS)/bin/hnsw_bench: bench/peers/hnsw_bench.cpp
+	$(MAKE) bench-ann-deps
+	mkdir -p $(DEPS)/bin
+	g++ -O3 -march=native -std=c++17 -pthread -o $@ $<
+bench-ann: bench-ann-deps bench-ann-peers
 	GOEXPERIMENT=$(ANN_GOEXPERIMENT) $(GO) build -o bin/cz-simd ./cmd/cz
-	bin/cz-simd bench ann $(ANN_BENCH_FLAGS)
+	bin/cz-simd bench ann --peer faiss="$(DEPS)/bin/faiss_bench 1024" \
+		--peer hnsw="$(DEPS)/bin/hnsw_bench 16 100 64 128 256 512" $(ANN_BENCH_FLAGS)
 test-ann-simd:
 	GOEXPERIMENT=$(ANN_GOEXPERIMENT) $(GO) vet ./ann/...
 	GOEXPERIMENT=$(ANN_GOEXPERIMENT) $(GO) test ./ann/...
-
-# --- engine core (issue 5): trivial-task benchmark beside Dask; not part of `make test` ---
-# Dask (Debian's python3-distributed) is installed for this target only.
-ENGINE_BENCH_FLAGS ?=
-.PHONY: bench-engine
-bench-engine: build
-	scripts/deps.sh apt python3-distributed
-	bin/cz bench engine $(ENGINE_BENCH_FLAGS)

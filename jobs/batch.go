@@ -537,7 +537,7 @@ type dailyRecords struct {
 }
 
 type dayRecords struct {
-	videos map[string]string                       // uuid -> video location
+	videos map[string]string                        // uuid -> video location
 	faces  map[[2]string]contracts.IntermediateFace // (uuid, face) -> row
 }
 

@@ -109,6 +109,10 @@ func ValidatedPrefix(runner string) string { return "validated-data/" + runner +
 // GroundTruthFaces is the folder of a zone's cropped ground-truth faces.
 func GroundTruthFaces(zoneID string) string { return "ground-truth-faces/" + zoneID + "/" }
 
+// ZoneRegistry lists every zone the ground truth holds, with names and
+// keywords, merged from every batch's zone list.
+const ZoneRegistry = "ground-truth-faces/zones.json"
+
 // GroundTruthFace is one cropped ground-truth face (JPEG).
 func GroundTruthFace(zoneID string, n int) string {
 	return GroundTruthFaces(zoneID) + contracts.FaceID(n) + ".jpg"
