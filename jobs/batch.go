@@ -33,10 +33,27 @@ const (
 )
 
 func init() {
-	engine.Register(opBatchGroundTruth, batchGroundTruth)
-	engine.Register(opBatchIndex, batchIndex)
-	engine.Register(opBatchReclassify, batchReclassify)
-	engine.Register(opBatchPublish, batchPublish)
+	engine.Register(opBatchGroundTruth, releaseOnFatal(batchGroundTruth))
+	engine.Register(opBatchIndex, releaseOnFatal(batchIndex))
+	engine.Register(opBatchReclassify, releaseOnFatal(batchReclassify))
+	engine.Register(opBatchPublish, releaseOnFatal(batchPublish))
+}
+
+// releaseOnFatal drops the job's ground-truth lock when a stage fails for
+// good: the job is over, and the next batch need not wait for the lock to
+// go stale. After a retryable error the job may go on, so it keeps it.
+func releaseOnFatal(op engine.Operator) engine.Operator {
+	return func(ctx context.Context, t *engine.Task) error {
+		err := op(ctx, t)
+		if engine.IsFatal(err) {
+			if c, cerr := taskConfig(t); cerr == nil {
+				if b, berr := openBuckets(ctx, c.Buckets); berr == nil {
+					releaseLock(ctx, b.Internal, groundTruthLock, t.ID.Job)
+				}
+			}
+		}
+		return err
+	}
 }
 
 // groundTruthLock serialises batch runs: each rewrites the ground-truth
@@ -131,7 +148,6 @@ func batchGroundTruth(ctx context.Context, t *engine.Task) error {
 		if err := store.PutBytes(ctx, b.External, layout.ValidationReport(batch), data); err != nil {
 			return err
 		}
-		releaseLock(ctx, b.Internal, groundTruthLock, t.ID.Job)
 		return engine.Fatal(fmt.Errorf("batch %s is invalid (%d problems, report at %s): %s", batch, len(problems),
 			store.Join(b.External.URL(), layout.ValidationReport(batch)), strings.Join(problems, "; ")))
 	}

@@ -29,9 +29,9 @@ type SampleRun struct {
 	Faces   int
 }
 
-// RunSample generates (or reuses) the sample under dir and runs it on the
-// embedded engine, whose work and event logs go to dir/engine.
-func RunSample(ctx context.Context, dir string, photosDir string, seed int64, c Config, l *Local) (*SampleRun, error) {
+// RunSample generates (or reuses) a sample in the buckets of c and runs
+// it on an engine.
+func RunSample(ctx context.Context, photosDir string, opt sample.Options, c Config, l *Local) (*SampleRun, error) {
 	b, err := layout.Open(ctx, c.Buckets)
 	if err != nil {
 		return nil, err
@@ -40,7 +40,7 @@ func RunSample(ctx context.Context, dir string, photosDir string, seed int64, c 
 	if err != nil {
 		return nil, err
 	}
-	ans, err := sample.Generate(ctx, b, photos, sample.Options{Seed: seed})
+	ans, err := sample.Generate(ctx, b, photos, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +49,7 @@ func RunSample(ctx context.Context, dir string, photosDir string, seed int64, c 
 		start := time.Now()
 		// The idempotency key is the run itself: submitting the same day
 		// twice reuses the job, as a repeated EventBridge event would.
-		j, err := l.Run(ctx, spec, spec.Name+"/"+fmt.Sprint(seed))
+		j, err := l.Run(ctx, spec, spec.Name+"/"+fmt.Sprint(opt.Seed))
 		if j != nil {
 			run.Jobs = append(run.Jobs, j)
 		}

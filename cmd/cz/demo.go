@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/celebrity-zones/cz/jobs"
+	"github.com/celebrity-zones/cz/sample"
 	"github.com/celebrity-zones/cz/store"
 )
 
@@ -45,7 +46,7 @@ against the sample's known answer. A second run reuses everything.`,
 			defer l.Close()
 			start := time.Now()
 			c := jobs.LocalConfig(abs)
-			run, err := jobs.RunSample(ctx, abs, photos, seed, c, l)
+			run, err := jobs.RunSample(ctx, photos, sample.Options{Seed: seed}, c, l)
 			if err != nil {
 				return err
 			}

@@ -11,6 +11,14 @@ import (
 	"testing"
 )
 
+// Code under test finds the dependencies through CZ_DEPS, as `make`
+// exports it; a plain `go test` in any folder gets the same.
+func init() {
+	if os.Getenv("CZ_DEPS") == "" {
+		os.Setenv("CZ_DEPS", DepsDir())
+	}
+}
+
 // RepoRoot is the repository's top folder.
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
