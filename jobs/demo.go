@@ -27,6 +27,8 @@ type SampleRun struct {
 	PerZone map[string]ZoneScore
 	Videos  int // candidates processed
 	Faces   int
+	// Quality is the metrics from the (simulated) QC team's verdicts.
+	Quality *QualityReport
 }
 
 // RunSample generates (or reuses) a sample in the buckets of c and runs
@@ -82,7 +84,17 @@ func RunSample(ctx context.Context, photosDir string, opt sample.Options, c Conf
 		}
 	}
 	run.Score, run.PerZone, run.Videos, run.Faces, err = ScoreSample(ctx, b, ans, c)
-	return run, err
+	if err != nil {
+		return run, err
+	}
+	// The QC team's verdicts come back, and feed the quality metrics.
+	if _, err := sample.Review(ctx, b.External, ans, time.Now()); err != nil {
+		return run, err
+	}
+	if run.Quality, err = ComputeQuality(ctx, b.External, time.Now()); err != nil {
+		return run, err
+	}
+	return run, StoreQuality(ctx, b.Internal, run.Quality)
 }
 
 // Score compares identified zones per video with the known answer, over

@@ -8,38 +8,38 @@ import (
 
 	"github.com/celebrity-zones/cz/engine"
 	"github.com/celebrity-zones/cz/engine/local"
+	"github.com/celebrity-zones/cz/notify"
 	"github.com/celebrity-zones/cz/store"
 )
 
-// Local is the embedded engine: the engine and one in-process executor in
-// this process, like Spark's local mode. The same job specs run unchanged
-// on a cluster.
+// Local is the embedded engine running the runners in this process, like
+// Spark's local mode; the same job specs run unchanged on a cluster. It
+// tells the team about each job's start and end.
 type Local struct {
-	Engine *engine.Engine
-	exec   *local.Executor
-	stop   context.CancelFunc
-	done   chan error
+	*local.Embedded
+	// Notifier, when set, hears of every job's start, success and failure.
+	Notifier *notify.Notifier
+	// StatusURL is the status page's address, for links in notifications.
+	StatusURL string
 }
 
 // StartLocal starts an embedded engine keeping its work (attempt outputs,
-// manifests, event logs) in work. slots is the executor's CPU slots
+// manifests, event logs) in work, with one executor of slots CPU slots
 // (0: one per core).
-func StartLocal(ctx context.Context, work store.Bucket, slots int, logger *slog.Logger) (*Local, error) {
+func StartLocal(work store.Bucket, slots int, logger *slog.Logger) (*Local, error) {
 	if slots <= 0 {
 		slots = runtime.NumCPU()
 	}
 	if logger == nil {
 		logger = slog.Default()
 	}
-	e := engine.New(engine.Config{Bucket: work, Logger: logger})
-	ex := local.New("local-0", engine.Resources{CPU: slots, MemoryMB: 16 << 10}, work, logger)
-	if err := e.AddExecutor(ex); err != nil {
+	res := local.MachineResources(0)
+	res.CPU = slots
+	m, err := local.Start(work, logger, res)
+	if err != nil {
 		return nil, err
 	}
-	ctx, stop := context.WithCancel(ctx)
-	l := &Local{Engine: e, exec: ex, stop: stop, done: make(chan error, 1)}
-	go func() { l.done <- e.Run(ctx) }()
-	return l, nil
+	return &Local{Embedded: m}, nil
 }
 
 // Run submits a job and waits for it, returning an error unless it
@@ -49,19 +49,30 @@ func (l *Local) Run(ctx context.Context, spec engine.JobSpec, key string) (*engi
 	if err != nil {
 		return nil, err
 	}
+	l.notify(ctx, id, spec.Name, "started", "")
 	j, err := l.Engine.Wait(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	if j.State != engine.JobSucceeded {
+		l.notify(ctx, id, spec.Name, j.State.String(), j.Error)
 		return j, fmt.Errorf("job %s (%s) %s: %s", j.ID, j.Spec.Name, j.State, j.Error)
 	}
+	l.notify(ctx, id, spec.Name, j.State.String(), fmt.Sprintf("took %s", j.Finished.Sub(j.Submitted).Round(1e6)))
 	return j, nil
 }
 
-// Close stops the engine and the executor.
-func (l *Local) Close() {
-	l.stop()
-	<-l.done
-	l.exec.Close()
+func (l *Local) notify(ctx context.Context, id, name, state, summary string) {
+	if l.Notifier == nil {
+		return
+	}
+	link := ""
+	if l.StatusURL != "" {
+		link = l.StatusURL + "/jobs/" + id
+	}
+	// Delivery problems are logged by the notifier; they never fail a job.
+	l.Notifier.Notify(ctx, notify.Event{Job: id, Name: name, State: state, Link: link, Summary: summary})
 }
+
+// Close stops the engine and its executor.
+func (l *Local) Close() { l.Stop() }

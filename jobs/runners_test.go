@@ -17,6 +17,7 @@ import (
 	"github.com/celebrity-zones/cz/engine"
 	"github.com/celebrity-zones/cz/internal/testenv"
 	"github.com/celebrity-zones/cz/layout"
+	"github.com/celebrity-zones/cz/notify"
 	"github.com/celebrity-zones/cz/sample"
 	"github.com/celebrity-zones/cz/store"
 )
@@ -52,7 +53,7 @@ func newWorld(t *testing.T, opt sample.Options) *world {
 	if w.work, err = store.OpenDir(filepath.Join(dir, "engine")); err != nil {
 		t.Fatal(err)
 	}
-	if w.eng, err = StartLocal(ctx, w.work, 2, nil); err != nil {
+	if w.eng, err = StartLocal(w.work, 2, nil); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.eng.Close)
@@ -249,6 +250,10 @@ func TestConcurrentBatchesKeepTheGroundTruthWhole(t *testing.T) {
 // the batch is written.
 func TestInvalidUploadWritesNothing(t *testing.T) {
 	w := newWorld(t, sample.Options{Seed: 11, Days: 1, VideosPerDay: 2})
+	chat := testenv.StartWebhookSink(t)
+	mail := testenv.StartSMTPSink(t)
+	w.eng.Notifier = notify.New(notify.Config{GChatWebhook: chat.URL, SMTPAddr: mail.Addr, To: []string{"cz-team@example.com"}})
+	w.eng.StatusURL = "http://127.0.0.1:8080"
 	ctx := context.Background()
 	batch := w.batch(0)
 	bad := "Zone ID,Zone Name,Keywords\nnot-a-uuid,Someone,\n" + w.ans.Batches[0].Zones[0].ID + ",,x\n"
@@ -271,6 +276,17 @@ func TestInvalidUploadWritesNothing(t *testing.T) {
 	}
 	if ks := w.keys(w.b.Internal, "intermediate-data/scann/"); len(ks) != 0 {
 		t.Errorf("an invalid batch published an index: %v", ks)
+	}
+	// The team heard of the start and of the failure, with a link.
+	msgs := chat.Messages()
+	if len(msgs) != 2 || !strings.Contains(msgs[0]["text"].(string), "started") || !strings.Contains(msgs[1]["text"].(string), "failed") {
+		t.Fatalf("chat messages = %v, want started then failed", msgs)
+	}
+	if !strings.Contains(msgs[1]["text"].(string), "http://127.0.0.1:8080/jobs/") || !strings.Contains(msgs[1]["text"].(string), "Zone ID") {
+		t.Errorf("failure message lacks the status link or the reason: %q", msgs[1]["text"])
+	}
+	if m := mail.Mails(); len(m) != 2 || !strings.Contains(m[1].Data, "Subject: [cz] new-batch-runner-"+batch.String()+" failed") {
+		t.Errorf("mails = %+v, want a start and a failure mail", m)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"math"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -84,5 +85,27 @@ func TestComputeQuality(t *testing.T) {
 	back, err := LoadQuality(ctx, in)
 	if err != nil || back.Overall != rep.Overall {
 		t.Fatalf("stored report read back as %+v (%v)", back, err)
+	}
+}
+
+func TestQualityPage(t *testing.T) {
+	ext, _ := store.OpenDir(t.TempDir())
+	in, _ := store.OpenDir(t.TempDir())
+	C, I := contracts.VerdictCorrect, contracts.VerdictIncorrect
+	validatedFile(t, ext, contracts.DailyRunner, "2026-11-01", map[string][]contracts.Verdict{zoneA: {C, I}})
+	validatedFile(t, ext, contracts.DailyRunner, "2026-11-02", map[string][]contracts.Verdict{zoneA: {C}})
+	page := QualityPage(in, ext)
+	req := httptest.NewRequest("GET", "/quality", nil)
+	body, err := page.Body(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`<table id="runs">`, "2026-11-01", "50.0%", "100.0%", `<svg class="trend"`, `class="point"`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("quality page lacks %q", want)
+		}
+	}
+	if n := strings.Count(string(body), `class="point"`); n != 2 {
+		t.Errorf("plot has %d points, want one per run (2)", n)
 	}
 }

@@ -39,7 +39,7 @@ against the sample's known answer. A second run reuses everything.`,
 			if err != nil {
 				return err
 			}
-			l, err := jobs.StartLocal(ctx, work, slots, nil)
+			l, err := jobs.StartLocal(work, slots, nil)
 			if err != nil {
 				return err
 			}
@@ -84,6 +84,9 @@ func printDemo(run *jobs.SampleRun, c jobs.Config, dir string, took time.Duratio
 	s := run.Score
 	fmt.Printf("\nper-video zone precision %.3f, recall %.3f (TP %d, FP %d, FN %d) in %s\n",
 		s.Precision, s.Recall, s.TruePositives, s.FalsePositives, s.FalseNegatives, took.Round(time.Millisecond))
+	if q := run.Quality; q != nil {
+		fmt.Printf("QC verdicts: %d correct, %d incorrect over %d runs (precision %.3f)\n", q.Overall.Correct, q.Overall.Incorrect, len(q.Runs), q.Overall.Precision)
+	}
 	fmt.Printf("\noutputs:\n  external bucket  %s\n  internal bucket  %s\n  content bucket   %s\n  engine work      %s\n",
 		c.Buckets.External, c.Buckets.Internal, c.Buckets.Content, "file://"+filepath.Join(dir, "engine"))
 	fmt.Printf("status page: bin/cz web --dir %s  (then open http://127.0.0.1:8080)\n", dir)

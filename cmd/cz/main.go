@@ -44,3 +44,12 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// rootContext is the context the command runs under: cancelled by
+// SIGINT and SIGTERM.
+func rootContext() context.Context {
+	if ctx := root.Context(); ctx != nil {
+		return ctx
+	}
+	return context.Background()
+}

@@ -15,6 +15,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -99,11 +100,13 @@ func (h history) Executors(context.Context) ([]*engine.ExecutorStatus, error) { 
 // Handler serves the page, the JSON API under /api/ and, when reg is not
 // nil, Prometheus metrics at /metrics. Callers may add their own routes to
 // the mux it returns.
-func Handler(src Source, reg *prometheus.Registry, logger *slog.Logger) *http.ServeMux {
+func Handler(src Source, reg *prometheus.Registry, logger *slog.Logger, pages ...Page) *http.ServeMux {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	s := &server{src: src, log: logger, tmpl: template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html"))}
+	fm := template.FuncMap{"nav": func() []Page { return pages }}
+	maps.Copy(fm, funcs)
+	s := &server{src: src, log: logger, tmpl: template.Must(template.New("").Funcs(fm).ParseFS(templateFS, "templates/*.html"))}
 	mux := http.NewServeMux()
 	assets, _ := fs.Sub(assetFS, "assets")
 	mux.Handle("GET /assets/", http.StripPrefix("/assets/", http.FileServerFS(assets)))
@@ -116,7 +119,30 @@ func Handler(src Source, reg *prometheus.Registry, logger *slog.Logger) *http.Se
 	if reg != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	}
+	for _, p := range pages {
+		mux.HandleFunc("GET "+p.Path, func(w http.ResponseWriter, r *http.Request) {
+			body, err := p.Body(r)
+			if err != nil {
+				s.fail(w, err)
+				return
+			}
+			s.render(w, "page.html", struct {
+				Title   string
+				Refresh bool
+				Body    template.HTML
+			}{p.Name, false, body})
+		})
+	}
 	return mux
+}
+
+// Page is a page that code above the engine (the runners) adds to the
+// status page, with a link in the header. Body renders its content, which
+// must be safe HTML.
+type Page struct {
+	Name string
+	Path string
+	Body func(*http.Request) (template.HTML, error)
 }
 
 type server struct {
