@@ -9,6 +9,8 @@ import (
 	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/celebrity-zones/cz/internal/deps"
 )
 
 // The ONNX Runtime environment is process-wide: it is initialised once, on
@@ -25,25 +27,7 @@ func DefaultLibraryPath() string {
 	if p := os.Getenv("CZ_ORT_LIB"); p != "" {
 		return p
 	}
-	return filepath.Join(depsDir(), "lib", "libonnxruntime.so")
-}
-
-// depsDir is $CZ_DEPS, else .deps in the working folder, else .deps
-// beside the folder of the executable (bin/cz in a checkout).
-func depsDir() string {
-	if d := os.Getenv("CZ_DEPS"); d != "" {
-		return d
-	}
-	if _, err := os.Stat(".deps"); err == nil {
-		return ".deps"
-	}
-	if exe, err := os.Executable(); err == nil {
-		d := filepath.Join(filepath.Dir(filepath.Dir(exe)), ".deps")
-		if _, err := os.Stat(d); err == nil {
-			return d
-		}
-	}
-	return ".deps"
+	return deps.Path("lib/libonnxruntime.so")
 }
 
 func initORT(lib string) error {

@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"image"
 	"math"
-	"path/filepath"
 	"sort"
 	"sync/atomic"
 	"time"
+
+	"github.com/celebrity-zones/cz/internal/deps"
 )
 
 // Config configures a Pipeline. The zero value uses the defaults.
@@ -49,7 +50,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.ModelsDir == "" {
-		c.ModelsDir = filepath.Join(depsDir(), "models")
+		c.ModelsDir = deps.Path("models")
 	}
 	if c.Detector == "" {
 		c.Detector = "blazeface-back"

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/celebrity-zones/cz/internal/deps"
 	"github.com/celebrity-zones/cz/jobs"
 	"github.com/celebrity-zones/cz/sample"
 	"github.com/celebrity-zones/cz/store"
@@ -56,7 +57,7 @@ against the sample's known answer. A second run reuses everything.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&dir, "dir", "demo-out", "directory for the buckets and the engine's work")
-	f.StringVar(&photos, "photos", defaultDeps("dlib"), "dlib source tree with the labelled photos (make testdata)")
+	f.StringVar(&photos, "photos", deps.Path("dlib"), "dlib source tree with the labelled photos (make testdata)")
 	f.Int64Var(&seed, "seed", 1, "sample seed")
 	f.IntVar(&slots, "slots", 0, "executor CPU slots (0: one per core)")
 	root.AddCommand(cmd)

@@ -2,13 +2,13 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/celebrity-zones/cz/contracts"
+	"github.com/celebrity-zones/cz/internal/deps"
 	"github.com/celebrity-zones/cz/layout"
 	"github.com/celebrity-zones/cz/sample"
 )
@@ -59,7 +59,7 @@ buckets of the layout. With --dir they are three folders under one directory;
 	f := cmd.Flags()
 	f.StringVar(&dir, "dir", "", "local directory holding the three buckets (the embedded default)")
 	addBucketFlags(cmd, &buckets)
-	f.StringVar(&photos, "photos", defaultDeps("dlib"), "dlib source tree with the labelled photos (make testdata)")
+	f.StringVar(&photos, "photos", deps.Path("dlib"), "dlib source tree with the labelled photos (make testdata)")
 	f.Int64Var(&opt.Seed, "seed", 1, "random seed; the same seed gives the same dataset")
 	f.StringVar(&first, "first-day", "2026-11-01", "first daily partition (yyyy-mm-dd)")
 	f.IntVar(&opt.Days, "days", 3, "number of daily partitions")
@@ -96,20 +96,3 @@ func bucketConfig(dir string, c layout.Config) (layout.Config, error) {
 	}
 	return c, nil
 }
-
-// defaultDeps is a path inside the dependency folder that make deps fills.
-func defaultDeps(rel string) string {
-	if d := os.Getenv("CZ_DEPS"); d != "" {
-		return filepath.Join(d, rel)
-	}
-	exe, err := os.Executable()
-	if err == nil {
-		// bin/cz in a checkout: the deps sit beside bin/.
-		if p := filepath.Join(filepath.Dir(filepath.Dir(exe)), ".deps", rel); exists(p) {
-			return p
-		}
-	}
-	return filepath.Join(".deps", rel)
-}
-
-func exists(p string) bool { _, err := os.Stat(p); return err == nil }
