@@ -284,9 +284,18 @@ func publish(ctx context.Context, t *engine.Task, b *layout.Buckets, stage, inte
 		all.Failures = append(all.Failures, part.Failures...)
 		all.Videos += part.Videos
 	}
-	slices.SortFunc(all.Faces, func(a, b contracts.IntermediateFace) int {
-		return cmp.Or(cmp.Compare(a.ContentUUID, b.ContentUUID), cmp.Compare(a.FaceID, b.FaceID))
-	})
+	// A re-run keeps what an earlier run of the same day or batch found
+	// (a batch re-run finds its faces already out of the unidentified
+	// pool): rows merge by (content, face), the newer run's winning.
+	faces, err := mergeIntermediate(ctx, b.Internal, intermediatePrefix+"part-00000.parquet", all.Faces)
+	if err != nil {
+		return err
+	}
+	predicted, err := mergePredicted(ctx, b.External, predictedKey, all.Predicted)
+	if err != nil {
+		return err
+	}
+	all.Faces, all.Predicted = faces, predicted
 	slices.SortFunc(all.Failures, func(a, b VideoFailure) int { return cmp.Compare(a.ContentUUID, b.ContentUUID) })
 	var pq bytes.Buffer
 	if err := contracts.WriteIntermediate(&pq, all.Faces); err != nil {
@@ -308,6 +317,65 @@ func publish(ctx context.Context, t *engine.Task, b *layout.Buckets, stage, inte
 	t.Log.Info("published", "videos", sum.Videos, "faces", sum.Faces, "identified", sum.Identified, "failed_videos", len(sum.Failures),
 		"predicted", store.Join(b.External.URL(), predictedKey))
 	return putJSON(ctx, t, "summary.json", sum)
+}
+
+type faceKey = [2]string // content uuid, face id
+
+// mergeIntermediate unites rows with those already in the file at key.
+func mergeIntermediate(ctx context.Context, b store.Bucket, key string, rows []contracts.IntermediateFace) ([]contracts.IntermediateFace, error) {
+	data, err := store.ReadAll(ctx, b, key)
+	if errors.Is(err, store.ErrNotExist) {
+		data, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var old []contracts.IntermediateFace
+	if data != nil {
+		if old, err = contracts.ReadIntermediate(store.Join(b.URL(), key), bytes.NewReader(data), int64(len(data))); err != nil {
+			return nil, engine.Fatal(err)
+		}
+	}
+	merged := unite(old, rows, func(f contracts.IntermediateFace) faceKey { return faceKey{f.ContentUUID, f.FaceID} })
+	return merged, nil
+}
+
+// mergePredicted unites rows with those already in the CSV at key.
+func mergePredicted(ctx context.Context, b store.Bucket, key string, rows []contracts.PredictedRow) ([]contracts.PredictedRow, error) {
+	data, err := store.ReadAll(ctx, b, key)
+	if errors.Is(err, store.ErrNotExist) {
+		return unite(nil, rows, predictedKey), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	old, err := contracts.ParsePredicted(store.Join(b.URL(), key), bytes.NewReader(data))
+	if err != nil {
+		return nil, engine.Fatal(err)
+	}
+	return unite(old, rows, predictedKey), nil
+}
+
+func predictedKey(r contracts.PredictedRow) faceKey { return faceKey{r.ContentUUID, r.FaceID} }
+
+// unite returns old and newer merged by key, newer winning, sorted by key.
+func unite[T any](old, newer []T, key func(T) faceKey) []T {
+	byKey := map[faceKey]T{}
+	for _, r := range old {
+		byKey[key(r)] = r
+	}
+	for _, r := range newer {
+		byKey[key(r)] = r
+	}
+	out := make([]T, 0, len(byKey))
+	for _, r := range byKey {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b T) int {
+		ka, kb := key(a), key(b)
+		return cmp.Or(cmp.Compare(ka[0], kb[0]), cmp.Compare(ka[1], kb[1]))
+	})
+	return out
 }
 
 // RunSummary is the last stage's output of both runners.

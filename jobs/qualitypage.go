@@ -38,27 +38,39 @@ type qualityView struct {
 }
 
 var qualityTmpl = template.Must(template.New("quality").Funcs(template.FuncMap{
-	"pct": func(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) },
+	"pct": func(c Counts) string {
+		if c.Correct+c.Incorrect == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.1f%%", 100*c.Precision)
+	},
 	"day": func(t time.Time) string { return t.Format("2006-01-02") },
 }).Parse(`<h2>Validation quality</h2>
 <p>From the QC team's validated data · computed {{.GeneratedAt.Format "2006-01-02 15:04 MST"}}</p>
 {{if .Problems}}<p class="error">{{range .Problems}}{{.}}
 {{end}}</p>{{end}}
 <table id="overall"><tr><th></th><th>correct</th><th>incorrect</th><th>unsure</th><th>precision</th></tr>
-<tr><td>overall</td><td class="num">{{.Overall.Correct}}</td><td class="num">{{.Overall.Incorrect}}</td><td class="num">{{.Overall.Unsure}}</td><td class="num">{{pct .Overall.Precision}}</td></tr></table>
+<tr><td>overall</td><td class="num">{{.Overall.Correct}}</td><td class="num">{{.Overall.Incorrect}}</td><td class="num">{{.Overall.Unsure}}</td><td class="num">{{pct .Overall}}</td></tr></table>
 <h3>Precision by run</h3>
 {{.Plot}}
 <table id="runs"><tr><th>day</th><th>runner</th><th>run</th><th>correct</th><th>incorrect</th><th>unsure</th><th>precision</th></tr>
-{{range .Runs}}<tr><td>{{day .Day}}</td><td>{{.Runner}}</td><td>{{.Run}}</td><td class="num">{{.Correct}}</td><td class="num">{{.Incorrect}}</td><td class="num">{{.Unsure}}</td><td class="num">{{pct .Precision}}</td></tr>
+{{range .Runs}}<tr><td>{{day .Day}}</td><td>{{.Runner}}</td><td>{{.Run}}</td><td class="num">{{.Correct}}</td><td class="num">{{.Incorrect}}</td><td class="num">{{.Unsure}}</td><td class="num">{{pct .Counts}}</td></tr>
 {{end}}</table>
 <h3>Precision by zone</h3>
 <table id="zones"><tr><th>zone</th><th>id</th><th>correct</th><th>incorrect</th><th>unsure</th><th>precision</th></tr>
-{{range .Zones}}<tr><td>{{.ZoneName}}</td><td><code>{{.ZoneID}}</code></td><td class="num">{{.Correct}}</td><td class="num">{{.Incorrect}}</td><td class="num">{{.Unsure}}</td><td class="num">{{pct .Precision}}</td></tr>
+{{range .Zones}}<tr><td>{{.ZoneName}}</td><td><code>{{.ZoneID}}</code></td><td class="num">{{.Correct}}</td><td class="num">{{.Incorrect}}</td><td class="num">{{.Unsure}}</td><td class="num">{{pct .Counts}}</td></tr>
 {{end}}</table>`))
 
-// trendPlot draws precision per run over time as an SVG line.
-func trendPlot(runs []RunQuality) template.HTML {
+// trendPlot draws precision per run over time as an SVG line; runs with
+// no judged verdict have no precision and no point.
+func trendPlot(all []RunQuality) template.HTML {
 	const w, h, pad = 600, 180, 30
+	var runs []RunQuality
+	for _, r := range all {
+		if r.Correct+r.Incorrect > 0 {
+			runs = append(runs, r)
+		}
+	}
 	if len(runs) == 0 {
 		return "<p>No validated data yet.</p>"
 	}

@@ -169,6 +169,13 @@ func TestSampleAccuracy(t *testing.T) {
 	if len(data) == 0 {
 		t.Error("the index has no latest pointer")
 	}
+	// Re-running the batch finds its faces gone from the pool, and keeps
+	// its predicted rows anyway.
+	w.run(BatchSpec(w.batch(1), w.cfg))
+	again := w.predicted(layout.PredictedBatch(w.batch(1)))
+	if len(again) != len(batchRows) {
+		t.Errorf("re-running the batch left %d predicted rows, want the %d of the first run", len(again), len(batchRows))
+	}
 }
 
 // TestDailyRerunIsIdempotent re-runs a day: the same objects, the same
