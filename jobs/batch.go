@@ -33,23 +33,32 @@ const (
 )
 
 func init() {
-	engine.Register(opBatchGroundTruth, releaseOnFatal(batchGroundTruth))
-	engine.Register(opBatchIndex, releaseOnFatal(batchIndex))
-	engine.Register(opBatchReclassify, releaseOnFatal(batchReclassify))
-	engine.Register(opBatchPublish, releaseOnFatal(batchPublish))
+	engine.Register(opBatchGroundTruth, underLock(batchGroundTruth, false))
+	engine.Register(opBatchIndex, underLock(batchIndex, false))
+	engine.Register(opBatchReclassify, underLock(batchReclassify, false))
+	engine.Register(opBatchPublish, underLock(batchPublish, true))
 }
 
-// releaseOnFatal drops the job's ground-truth lock when a stage fails for
-// good: the job is over, and the next batch need not wait for the lock to
-// go stale. After a retryable error the job may go on, so it keeps it.
-func releaseOnFatal(op engine.Operator) engine.Operator {
+// underLock runs a stage of a batch job holding the job's ground-truth
+// lock, renewed while the stage runs. The lock is dropped after the last
+// stage, and when a stage fails for good (the job is over, and the next
+// batch need not wait for the lock to go stale); after a retryable error
+// the job may go on, so it keeps it.
+func underLock(op engine.Operator, last bool) engine.Operator {
 	return func(ctx context.Context, t *engine.Task) error {
-		err := op(ctx, t)
-		if engine.IsFatal(err) {
-			if c, cerr := taskConfig(t); cerr == nil {
-				if b, berr := openBuckets(ctx, c.Buckets); berr == nil {
-					releaseLock(ctx, b.Internal, groundTruthLock, t.ID.Job)
-				}
+		_, b, err := taskSetup(ctx, t)
+		if err != nil {
+			return err
+		}
+		stopRenewing, err := holdLock(ctx, t, b.Internal)
+		if err != nil {
+			return err
+		}
+		err = op(ctx, t)
+		stopRenewing()
+		if (err == nil && last) || engine.IsFatal(err) {
+			if rerr := releaseLock(ctx, b.Internal, groundTruthLock, t.ID.Job); err == nil {
+				err = rerr
 			}
 		}
 		return err
@@ -116,7 +125,7 @@ type gtFace struct {
 }
 
 func batchGroundTruth(ctx context.Context, t *engine.Task) error {
-	c, err := taskConfig(t)
+	c, b, err := taskSetup(ctx, t)
 	if err != nil {
 		return err
 	}
@@ -124,15 +133,6 @@ func batchGroundTruth(ctx context.Context, t *engine.Task) error {
 	if err != nil {
 		return err
 	}
-	b, err := openBuckets(ctx, c.Buckets)
-	if err != nil {
-		return err
-	}
-	unlock, err := holdLock(ctx, t, b.Internal)
-	if err != nil {
-		return err
-	}
-	defer unlock()
 	pipe, err := openPipeline(c.Face)
 	if err != nil {
 		return err
@@ -348,19 +348,10 @@ type IndexOutput struct {
 }
 
 func batchIndex(ctx context.Context, t *engine.Task) error {
-	c, err := taskConfig(t)
+	c, b, err := taskSetup(ctx, t)
 	if err != nil {
 		return err
 	}
-	b, err := openBuckets(ctx, c.Buckets)
-	if err != nil {
-		return err
-	}
-	unlock, err := holdLock(ctx, t, b.Internal)
-	if err != nil {
-		return err
-	}
-	defer unlock()
 	pipe, err := openPipeline(c.Face)
 	if err != nil {
 		return err
@@ -429,11 +420,6 @@ func batchReclassify(ctx context.Context, t *engine.Task) error {
 	if err != nil {
 		return err
 	}
-	unlock, err := holdLock(ctx, t, inf.b.Internal)
-	if err != nil {
-		return err
-	}
-	defer unlock()
 	model := inf.pipe.ModelName()
 	pool := layout.CandidateEmbeddings(model, layout.Unidentified)
 	list, err := inf.b.Internal.List(ctx, pool, "/")
@@ -594,7 +580,7 @@ func (d *dailyRecords) day(ctx context.Context, uploaded time.Time) (*dayRecords
 }
 
 func batchPublish(ctx context.Context, t *engine.Task) error {
-	c, err := taskConfig(t)
+	_, b, err := taskSetup(ctx, t)
 	if err != nil {
 		return err
 	}
@@ -602,17 +588,5 @@ func batchPublish(ctx context.Context, t *engine.Task) error {
 	if err != nil {
 		return err
 	}
-	b, err := openBuckets(ctx, c.Buckets)
-	if err != nil {
-		return err
-	}
-	unlock, err := holdLock(ctx, t, b.Internal)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	if err := publish(ctx, t, b, "reclassify", layout.IntermediateBatch(batch), layout.PredictedBatch(batch)); err != nil {
-		return err
-	}
-	return releaseLock(ctx, b.Internal, groundTruthLock, t.ID.Job)
+	return publish(ctx, t, b, "reclassify", layout.IntermediateBatch(batch), layout.PredictedBatch(batch))
 }

@@ -68,6 +68,16 @@ func taskConfig(t *engine.Task) (Config, error) {
 	return c, nil
 }
 
+// taskSetup reads a task's configuration and opens its buckets.
+func taskSetup(ctx context.Context, t *engine.Task) (Config, *layout.Buckets, error) {
+	c, err := taskConfig(t)
+	if err != nil {
+		return c, nil, err
+	}
+	b, err := openBuckets(ctx, c.Buckets)
+	return c, b, err
+}
+
 // Process-wide resources: an executor opens the buckets, loads the models
 // and reads an index version once, then every task reuses them.
 var (

@@ -57,17 +57,13 @@ type CandidateReport struct {
 }
 
 func dailyCandidates(ctx context.Context, t *engine.Task) error {
-	c, err := taskConfig(t)
+	c, b, err := taskSetup(ctx, t)
 	if err != nil {
 		return err
 	}
 	day, err := contracts.ParseDate(t.Param("date"))
 	if err != nil {
 		return engine.Fatal(err)
-	}
-	b, err := openBuckets(ctx, c.Buckets)
-	if err != nil {
-		return err
 	}
 	rows, problems, err := readContentPartition(ctx, b.Content, day)
 	if err != nil {
@@ -159,17 +155,13 @@ func dailyInference(ctx context.Context, t *engine.Task) error {
 }
 
 func dailyPublish(ctx context.Context, t *engine.Task) error {
-	c, err := taskConfig(t)
+	_, b, err := taskSetup(ctx, t)
 	if err != nil {
 		return err
 	}
 	day, err := contracts.ParseDate(t.Param("date"))
 	if err != nil {
 		return engine.Fatal(err)
-	}
-	b, err := openBuckets(ctx, c.Buckets)
-	if err != nil {
-		return err
 	}
 	return publish(ctx, t, b, "inference", layout.IntermediateDaily(day), layout.PredictedDaily(day))
 }
@@ -186,17 +178,9 @@ func putJSON(ctx context.Context, t *engine.Task, name string, v any) error {
 // readJSONInput reads the output called name of an upstream stage.
 func readJSONInput(ctx context.Context, t *engine.Task, stage, name string, v any) error {
 	for _, o := range t.Inputs(stage) {
-		if o.Name != name {
-			continue
+		if o.Name == name {
+			return readJSON(ctx, t, o, v)
 		}
-		data, err := t.ReadInput(ctx, o)
-		if err != nil {
-			return err
-		}
-		if err := json.Unmarshal(data, v); err != nil {
-			return engine.Fatal(fmt.Errorf("%s: %w", o.Key, err))
-		}
-		return nil
 	}
 	return engine.Fatal(fmt.Errorf("stage %s committed no output %s", stage, name))
 }
