@@ -80,6 +80,7 @@ test: deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 	$(GO) test -p $(GOTEST_P) $(GOTEST_FLAGS) ./...
+	$(MAKE) test-ann-simd
 
 # fuzz: run each fuzzer for a while (the seed corpus runs in `make test`).
 FUZZTIME ?= 30s
@@ -137,3 +138,15 @@ bench-ann: bench-ann-deps bench-ann-peers
 test-ann-simd:
 	GOEXPERIMENT=$(ANN_GOEXPERIMENT) $(GO) vet ./ann/...
 	GOEXPERIMENT=$(ANN_GOEXPERIMENT) $(GO) test ./ann/...
+
+# --- shuffle (issue 8): `cz bench shuffle`; not part of `make test` ---
+# Shuffles 1 GiB of key/value records into 8 partitions on the embedded
+# engine (2 in-process executors; blocks durable in a directory store, and
+# served over HTTP on loopback), beside Dask's task shuffle (Debian's
+# python3-distributed + python3-pandas) and cp of a 1 GiB file, in one run.
+SHUFFLE_BENCH_FLAGS ?=
+.PHONY: bench-shuffle bench-shuffle-deps
+bench-shuffle-deps:
+	scripts/deps.sh apt python3-distributed python3-pandas
+bench-shuffle: bench-shuffle-deps build
+	bin/cz bench shuffle $(SHUFFLE_BENCH_FLAGS)

@@ -400,3 +400,21 @@ func (x *Index) SetThreads(n int) {
 	defer x.mu.Unlock()
 	x.cfg.Threads = max(1, n)
 }
+
+// Bytes estimates the memory the index holds: vectors, ids, labels,
+// norms, slot map and, when partitioned, centroids, codebooks and codes.
+func (x *Index) Bytes() int64 {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	n := int64(len(x.vecs))*4 + int64(len(x.ids))*(8+4+4+1) + int64(len(x.slotOf))*16
+	for _, l := range x.labelNames {
+		n += int64(len(l)) + 16
+	}
+	if v := x.ivf; v != nil {
+		n += int64(len(v.centroids)+len(v.cnorms)+len(v.books)) * 4
+		for _, l := range v.lists {
+			n += int64(len(l.slots))*4 + int64(len(l.codes))
+		}
+	}
+	return n
+}

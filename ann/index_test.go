@@ -335,3 +335,35 @@ func TestClassify(t *testing.T) {
 		t.Fatalf("zone-restricted: %+v %v", c, ok)
 	}
 }
+
+// TestConcurrentSearchAndUpdate runs searches, batches and classification
+// while another goroutine adds and deletes (run with -race).
+func TestConcurrentSearchAndUpdate(t *testing.T) {
+	fs := faces(t, 3000, 32, 40)
+	x := ann.New(32, ann.Cosine, ann.WithBruteForceBelow(1500), ann.WithThreads(2))
+	x.Add(fs.Items[:1000]...)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 1000; i < 3000; i += 100 {
+			x.Add(fs.Items[i : i+100]...)
+			x.Delete(uint64(i - 500))
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			if x.Len() != 3000-20 {
+				t.Fatalf("Len %d, want 2980", x.Len())
+			}
+			return
+		default:
+		}
+		for _, hs := range x.SearchBatch(fs.Queries[:8], 5) {
+			if len(hs) != 5 {
+				t.Fatalf("batch returned %d hits", len(hs))
+			}
+		}
+		x.Classify(fs.Queries[9], ann.ClassifyRule{MaxDistance: 1})
+	}
+}

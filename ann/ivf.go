@@ -371,38 +371,49 @@ func (v *ivf) lut(q query, metric Metric) (lut []uint8, bias, scale float32) {
 	if metric == Euclidean {
 		mul = -2
 	}
-	var maxRange, sumRange float64
+	var maxRange, sumRange float32
 	mins := make([]float32, v.m)
 	for s := range v.m {
 		lo, hi := v.span(s)
-		qs := q.v[lo:hi]
-		mn, mx := float32(math.Inf(1)), float32(math.Inf(-1))
-		for c := range 16 {
-			b := v.book(s, c)
-			var d float32
-			for j := range qs {
-				d += qs[j] * b[j]
+		e := (*[16]float32)(f[s*16 : s*16+16])
+		book := v.books[s*16*v.sub : (s+1)*16*v.sub]
+		if hi-lo == 2 && v.sub == 2 {
+			q0, q1 := mul*q.v[lo], mul*q.v[lo+1]
+			for c := range 16 {
+				e[c] = q0*book[2*c] + q1*book[2*c+1]
 			}
-			e := mul * d
-			f[s*16+c] = e
-			mn, mx = min(mn, e), max(mx, e)
+		} else {
+			qs := q.v[lo:hi]
+			for c := range 16 {
+				b := book[c*v.sub : c*v.sub+len(qs)]
+				var d float32
+				for j := range qs {
+					d += qs[j] * b[j]
+				}
+				e[c] = mul * d
+			}
+		}
+		mn, mx := e[0], e[0]
+		for _, x := range e[1:] {
+			mn, mx = min(mn, x), max(mx, x)
 		}
 		mins[s] = mn
 		bias += mn
-		maxRange = max(maxRange, float64(mx-mn))
-		sumRange += float64(mx - mn)
+		maxRange = max(maxRange, mx-mn)
+		sumRange += mx - mn
 	}
-	sc := 1.0
+	sc := float32(1)
 	if maxRange > 0 {
-		sc = min(255/maxRange, float64(65535-v.m)/sumRange)
+		sc = min(255/maxRange, float32(65535-v.m)/sumRange)
 	}
 	lut = make([]uint8, v.m*16)
 	for s := range v.m {
+		mn := mins[s]
 		for c := range 16 {
-			lut[s*16+c] = uint8(math.Round(float64(f[s*16+c]-mins[s]) * sc))
+			lut[s*16+c] = uint8(min(255, (f[s*16+c]-mn)*sc+0.5))
 		}
 	}
-	return lut, bias, float32(sc)
+	return lut, bias, sc
 }
 
 func (x *Index) rerankCount(o *searchOpts, k int) int {

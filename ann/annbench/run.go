@@ -71,14 +71,13 @@ func Run(data string, metric ann.Metric, items []ann.Item, queries [][]float32, 
 	}
 
 	// Exact search: ground truth and the brute-force row.
-	mem0 := heapMiB()
 	t0 := time.Now()
 	exact := ann.New(dim, metric, ann.WithKind(ann.Exact), ann.WithThreads(maxT))
 	if err := exact.Add(items...); err != nil {
 		return nil, err
 	}
 	exact.Build()
-	row := Row{Name: "exact (brute force, batched)", QPS: map[int]float64{}, BuildSeconds: time.Since(t0).Seconds(), MemMiB: heapMiB() - mem0}
+	row := Row{Name: "exact (brute force, batched)", QPS: map[int]float64{}, BuildSeconds: time.Since(t0).Seconds(), MemMiB: mib(exact.Bytes())}
 	fmt.Fprintf(log, "%s: ground truth for %d queries\n", data, len(queries))
 	truth := exact.SearchBatch(queries, o.K)
 	row.Recall1, row.Recall10, row.IdentityRecall10 = 1, 1, -1
@@ -107,7 +106,6 @@ func Run(data string, metric ann.Metric, items []ann.Item, queries [][]float32, 
 	runtime.GC()
 
 	// Partitioned index.
-	mem0 = heapMiB()
 	t0 = time.Now()
 	opts := append([]ann.Option{ann.WithKind(ann.Partitioned), ann.WithThreads(maxT)}, o.Index...)
 	x := ann.New(dim, metric, opts...)
@@ -116,7 +114,7 @@ func Run(data string, metric ann.Metric, items []ann.Item, queries [][]float32, 
 	}
 	x.Build()
 	build := time.Since(t0).Seconds()
-	mem := heapMiB() - mem0
+	mem := mib(x.Bytes())
 	fmt.Fprintf(log, "%s: partitioned build %.1fs, %.0f MiB\n", data, build, mem)
 	for _, st := range o.Settings {
 		so := []ann.SearchOption{ann.Rerank(st.Rerank)}
@@ -144,12 +142,7 @@ func Run(data string, metric ann.Metric, items []ann.Item, queries [][]float32, 
 	return res, nil
 }
 
-func heapMiB() float64 {
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return float64(m.HeapAlloc) / (1 << 20)
-}
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
 // Markdown writes the result as a table.
 func (r *Result) Markdown(w io.Writer, threads []int) {
