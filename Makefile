@@ -31,8 +31,10 @@ ORT_LIB := $(DEPS)/lib/libonnxruntime.so.$(ORT_VERSION)
 
 all: build
 
+# The binary is built with Go's SIMD experiment: ann's AVX kernels give the same results
+# as its portable ones (tested both ways by make test), only faster.
 build:
-	$(GO) build -o bin/cz ./cmd/cz
+	GOEXPERIMENT=simd $(GO) build -o bin/cz ./cmd/cz
 
 deps: $(DEPS)/.apt $(ORT_LIB) models testdata $(DEPS)/bin/versitygw
 

@@ -120,6 +120,10 @@ func taskSpec(j *Job, id AttemptID) TaskSpec {
 	return ts
 }
 
+// TaskSpecFor builds the TaskSpec of an attempt of j from the state (a
+// new leader re-sends the live attempts of a reconnecting executor).
+func TaskSpecFor(j *Job, id AttemptID) TaskSpec { return taskSpec(j, id) }
+
 // AttemptPrefix is the folder of an attempt's outputs. Nothing reads it
 // directly: committed outputs are found through the task's Outputs and
 // the manifests.

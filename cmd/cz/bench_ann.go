@@ -101,7 +101,7 @@ index, on a synthetic face-like set ("faces") and Debian's Fashion-MNIST
 	f.IntVar(&dim, "dim", 512, "synthetic dimension")
 	f.IntVar(&q, "queries", 10000, "queries for recall")
 	f.IntVar(&timeQ, "time-queries", 2000, "queries timed per setting and thread count")
-	f.StringVar(&settings, "settings", "0/100,0/200,0/400", "partitioned settings: probe/rerank pairs (probe 0: all partitions)")
+	f.StringVar(&settings, "settings", "0/30,0/50,0/100,16/50,32/50", "partitioned settings: probe/rerank pairs (probe 0: all partitions)")
 	f.StringVar(&fmDir, "fashion-mnist", annbench.FashionMNISTDir, "Fashion-MNIST directory")
 	f.StringArrayVar(&peers, "peer", nil, "external index run on the same files: NAME=COMMAND [ARGS] (see annbench.Peer); repeatable")
 	f.StringVar(&peerDir, "peer-dir", "", "directory for the files given to peers (default: a temporary one)")
