@@ -97,7 +97,7 @@ bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
 
 e2e: deps build
-	$(GO) test -tags e2e -timeout 60m ./e2e/...
+	CZ_E2E_LONG=1 $(GO) test -timeout 60m -v ./e2e/...
 
 proto:
 	scripts/proto.sh
@@ -147,8 +147,28 @@ test-ann-simd:
 # served over HTTP on loopback), beside Dask's task shuffle (Debian's
 # python3-distributed + python3-pandas) and cp of a 1 GiB file, in one run.
 SHUFFLE_BENCH_FLAGS ?=
-.PHONY: bench-shuffle bench-shuffle-deps
+.PHONY: bench-shuffle bench-shuffle-deps fuzz-shuffle
 bench-shuffle-deps:
 	scripts/deps.sh apt python3-distributed python3-pandas
 bench-shuffle: bench-shuffle-deps build
 	bin/cz bench shuffle $(SHUFFLE_BENCH_FLAGS)
+# The block decoder's fuzzer (its seed corpus runs in `make test`).
+fuzz-shuffle:
+	$(GO) test ./shuffle -run '^$$' -fuzz FuzzSegment -fuzztime $(FUZZTIME) -parallel 1
+
+# --- aws (issue 9): Lambda bootstrap, runtime interface emulator, Terraform checks ---
+# The Lambda runtime interface emulator runs cmd/czlambda's bootstrap in
+# trigger's tests (no Docker). `go test ./terraform` checks the modules
+# offline (loading, references, formatting, IAM against the code's calls).
+RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
+.PHONY: lambda-zip
+deps: $(DEPS)/bin/aws-lambda-rie
+$(DEPS)/bin/aws-lambda-rie:
+	scripts/deps.sh gobin github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION) aws-lambda-rie
+# lambda-zip: the provided.al2023 package for terraform/modules/triggers.
+lambda-zip:
+	scripts/deps.sh apt zip
+	mkdir -p bin/lambda
+	GOOS=linux GOARCH=amd64 $(GO) build -tags lambda.norpc -trimpath -o bin/lambda/bootstrap ./cmd/czlambda
+	rm -f bin/czlambda.zip
+	cd bin/lambda && zip -q -X ../czlambda.zip bootstrap

@@ -51,6 +51,13 @@ func (c *Config) defaults() {
 	}
 }
 
+// WithDefaults returns c with every unset field at its default, as the
+// runners see it.
+func (c Config) WithDefaults() Config {
+	c.defaults()
+	return c
+}
+
 // paramConfig is the job param that carries the Config.
 const paramConfig = "config"
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Open opens a bucket by URL:
@@ -14,6 +15,7 @@ import (
 //	file:///abs/path                        a local directory
 //	s3://bucket/prefix                      Amazon S3 with the default AWS configuration
 //	s3://bucket/prefix?endpoint=http://127.0.0.1:7070&path_style=true&region=us-east-1
+//	s3://bucket/prefix?timeout=5s&attempts=10      request timeout and attempts per request
 //
 // For s3 URLs, CZ_S3_ENDPOINT, CZ_S3_PATH_STYLE and CZ_S3_REGION in the
 // environment fill what the URL leaves out; credentials come from the usual
@@ -41,6 +43,16 @@ func Open(ctx context.Context, rawURL string) (Bucket, error) {
 		if ps := first(q.Get("path_style"), os.Getenv("CZ_S3_PATH_STYLE")); ps != "" {
 			if o.PathStyle, err = strconv.ParseBool(ps); err != nil {
 				return nil, fmt.Errorf("store URL %q: path_style: expected true or false, got %q", rawURL, ps)
+			}
+		}
+		if t := q.Get("timeout"); t != "" {
+			if o.RequestTimeout, err = time.ParseDuration(t); err != nil || o.RequestTimeout <= 0 {
+				return nil, fmt.Errorf("store URL %q: timeout: expected a duration such as 30s, got %q", rawURL, t)
+			}
+		}
+		if a := q.Get("attempts"); a != "" {
+			if o.MaxAttempts, err = strconv.Atoi(a); err != nil || o.MaxAttempts < 1 {
+				return nil, fmt.Errorf("store URL %q: attempts: expected a whole number >= 1, got %q", rawURL, a)
 			}
 		}
 		return OpenS3(ctx, u.Host, strings.TrimPrefix(u.Path, "/"), o)

@@ -164,7 +164,7 @@ func TestOpenURLs(t *testing.T) {
 	if s.URL() != "s3://my-bucket/some/prefix" {
 		t.Errorf("URL() = %q, want s3://my-bucket/some/prefix", s.URL())
 	}
-	for _, bad := range []string{"/no/scheme", "gs://b/k", "s3:///nobucket", "file://host/path", "s3://b/p?path_style=maybe"} {
+	for _, bad := range []string{"/no/scheme", "gs://b/k", "s3:///nobucket", "file://host/path", "s3://b/p?path_style=maybe", "s3://b/p?timeout=soon", "s3://b/p?attempts=0"} {
 		if _, err := store.Open(ctx, bad); err == nil {
 			t.Errorf("Open(%q) succeeded, want an error", bad)
 		}

@@ -1,0 +1,141 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/celebrity-zones/cz/contracts"
+	"github.com/celebrity-zones/cz/engine"
+	"github.com/celebrity-zones/cz/internal/testenv"
+	"github.com/celebrity-zones/cz/jobs"
+	"github.com/celebrity-zones/cz/layout"
+	"github.com/celebrity-zones/cz/sample"
+	"github.com/celebrity-zones/cz/store"
+)
+
+const model = "dlib-resnet128"
+
+// s3World is one set of buckets on a versitygw server, reached directly
+// or through a proxy.
+type s3World struct {
+	cfg  jobs.Config
+	b    *layout.Buckets
+	work store.Bucket
+}
+
+func openS3World(t *testing.T, srv *testenv.S3Server, prefix, endpoint string, create bool) s3World {
+	t.Helper()
+	ctx := context.Background()
+	url := func(name string) string {
+		if create {
+			srv.Open(t, prefix+name, "", true)
+		}
+		// Short timeouts and many attempts: the proxy's held requests
+		// must time out and be retried within the test.
+		return fmt.Sprintf("s3://%s%s/cz?endpoint=%s&path_style=true&timeout=1s&attempts=12", prefix, name, endpoint)
+	}
+	w := s3World{cfg: jobs.Config{Buckets: layout.Config{External: url("external"), Internal: url("internal"), Content: url("content")}, Partitions: 3}}
+	var err error
+	if w.b, err = layout.Open(ctx, w.cfg.Buckets); err != nil {
+		t.Fatal(err)
+	}
+	if w.work, err = store.Open(ctx, url("work")); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// runAll runs the sample's first batch and every day on an embedded engine.
+func runAll(t *testing.T, w s3World, ans *sample.Answer) []*engine.Job {
+	t.Helper()
+	l, err := jobs.StartLocal(w.work, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	var done []*engine.Job
+	batch, _ := contracts.ParseBatchID(ans.Batches[0].Batch)
+	specs := []engine.JobSpec{jobs.BatchSpec(batch, w.cfg)}
+	for _, d := range ans.Days {
+		day, _ := contracts.ParseDate(d)
+		specs = append(specs, jobs.DailySpec(day, w.cfg))
+	}
+	for _, s := range specs {
+		j, err := l.Run(ctx, s, "")
+		if err != nil {
+			t.Fatalf("%s: %v", s.Name, err)
+		}
+		done = append(done, j)
+	}
+	return done
+}
+
+// TestS3FaultsChangeNothing runs the runners through a proxy that answers
+// S3 requests with 503 SlowDown, 500s, timeouts and writes whose reply is
+// lost after they were applied, and checks the ledger against a run
+// without faults.
+func TestS3FaultsChangeNothing(t *testing.T) {
+	srv := testenv.StartS3(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
+	ctx := context.Background()
+	photos, err := sample.LoadPhotos(testenv.Path(t, "dlib"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := sample.Options{Seed: 31, Days: 1, VideosPerDay: 5}
+
+	clean := openS3World(t, srv, "clean-", srv.Endpoint, true)
+	ans, err := sample.Generate(ctx, clean.b, photos, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanJobs := runAll(t, clean, ans)
+	problems, baseline := Check(ctx, clean.b, clean.work, cleanJobs, ans, clean.cfg, model, nil)
+	for _, p := range problems {
+		t.Errorf("run without faults: %s", p)
+	}
+	if len(baseline.Predicted) == 0 || len(baseline.Metadata) == 0 {
+		t.Fatal("the run without faults produced nothing to compare")
+	}
+
+	proxy, err := StartS3Proxy(srv.Endpoint, 2*time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	faulty := openS3World(t, srv, "faulty-", proxy.URL, true)
+	if _, err := sample.Generate(ctx, faulty.b, photos, opt); err != nil {
+		t.Fatal(err)
+	}
+	proxy.SetRule(func(n int64, r *http.Request) Fault {
+		write := r.Method == http.MethodPut || r.Method == http.MethodDelete || r.Method == http.MethodPost
+		switch {
+		case n%53 == 0:
+			return Timeout
+		case write && n%13 == 0:
+			return LostReply
+		case n%7 == 0:
+			return SlowDown
+		case n%11 == 0:
+			return Internal
+		}
+		return Pass
+	})
+	faultyJobs := runAll(t, faulty, ans)
+	proxy.SetRule(nil)
+	counts := proxy.Counts()
+	t.Logf("faults injected: %d SlowDown, %d InternalError, %d timeouts, %d lost replies; %d requests passed",
+		counts[SlowDown], counts[Internal], counts[Timeout], counts[LostReply], counts[Pass])
+	if counts[SlowDown] == 0 || counts[Internal] == 0 || counts[Timeout] == 0 || counts[LostReply] == 0 {
+		t.Fatalf("not every kind of fault was injected: %v", counts)
+	}
+	problems, _ = Check(ctx, faulty.b, faulty.work, faultyJobs, ans, faulty.cfg, model, baseline)
+	for _, p := range problems {
+		t.Errorf("run with faults: %s", p)
+	}
+}
