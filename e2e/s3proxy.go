@@ -16,11 +16,11 @@ import (
 type Fault int
 
 const (
-	Pass       Fault = iota
-	SlowDown         // 503 SlowDown, not forwarded
-	Internal         // 500 InternalError, not forwarded
-	Timeout          // held past the client's timeout, not forwarded
-	LostReply        // forwarded and applied, then the reply is replaced by a 500
+	Pass      Fault = iota
+	SlowDown        // 503 SlowDown, not forwarded
+	Internal        // 500 InternalError, not forwarded
+	Timeout         // held past the client's timeout, not forwarded
+	LostReply       // forwarded and applied, then the reply is replaced by a 500
 )
 
 // S3Proxy stands between the S3 clients and a real S3 server and injects
