@@ -11,7 +11,9 @@ import (
 	_ "image/jpeg"
 	_ "image/png"
 	"io"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +23,7 @@ import (
 	"github.com/celebrity-zones/cz/face"
 	"github.com/celebrity-zones/cz/layout"
 	"github.com/celebrity-zones/cz/npy"
+	"github.com/celebrity-zones/cz/shuffle"
 	"github.com/celebrity-zones/cz/store"
 )
 
@@ -28,6 +31,7 @@ import (
 const (
 	opBatchGroundTruth = "batch.groundtruth"
 	opBatchIndex       = "batch.index"
+	opBatchSearch      = "batch.search"
 	opBatchReclassify  = "batch.reclassify"
 	opBatchPublish     = "batch.publish"
 )
@@ -35,6 +39,7 @@ const (
 func init() {
 	engine.Register(opBatchGroundTruth, underLock(batchGroundTruth, false))
 	engine.Register(opBatchIndex, underLock(batchIndex, false))
+	engine.Register(opBatchSearch, underLock(batchSearch, false))
 	engine.Register(opBatchReclassify, underLock(batchReclassify, false))
 	engine.Register(opBatchPublish, underLock(batchPublish, true))
 }
@@ -81,7 +86,9 @@ var (
 //
 //	groundtruth (1 task)  lock; validate the zone list and photos; embed and write the GT faces
 //	index       (1 task)  rebuild the index from every GT face; publish vN; move latest
-//	reclassify  (P tasks) classify the unidentified pool against the new index
+//	search      (S tasks) one index shard each: nearest GT faces of every pooled face,
+//	                      shuffled by content uuid
+//	reclassify  (P tasks) merge the shards' hits per face, classify, update the videos
 //	publish     (1 task)  intermediate Parquet, predicted-data CSV; unlock
 func BatchSpec(batch layout.Batch, c Config) engine.JobSpec {
 	c.defaults()
@@ -94,10 +101,22 @@ func BatchSpec(batch layout.Batch, c Config) engine.JobSpec {
 		Stages: []engine.StageSpec{
 			{Name: "groundtruth", Operator: opBatchGroundTruth, Partitions: 1, Resources: engine.Resources{CPU: 1, MemoryMB: 1024}},
 			{Name: "index", Operator: opBatchIndex, Partitions: 1, Upstream: []string{"groundtruth"}, Resources: engine.Resources{CPU: 1, MemoryMB: 1024}},
-			{Name: "reclassify", Operator: opBatchReclassify, Partitions: c.Partitions, Upstream: []string{"index"}, Resources: engine.Resources{CPU: 1, MemoryMB: 512}},
+			{Name: "search", Operator: opBatchSearch, Partitions: c.Shards, Upstream: []string{"index"}, Locality: shardKeys(c.Shards),
+				Params: map[string]string{"reducers": strconv.Itoa(c.Partitions)}, Resources: engine.Resources{CPU: 1, MemoryMB: 1024}},
+			{Name: "reclassify", Operator: opBatchReclassify, Partitions: c.Partitions, Upstream: []string{"search"}, Resources: engine.Resources{CPU: 1, MemoryMB: 512}},
 			{Name: "publish", Operator: opBatchPublish, Partitions: 1, Upstream: []string{"reclassify", "index"}, Resources: engine.Resources{CPU: 1, MemoryMB: 512}},
 		},
 	}
+}
+
+// shardKeys names each search task's index shard, so the scheduler can
+// send a shard's task where that shard is already loaded.
+func shardKeys(n int) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("ann-shard-%d-of-%d", i, n)
+	}
+	return keys
 }
 
 func batchOf(t *engine.Task) (layout.Batch, error) {
@@ -411,6 +430,83 @@ func keyID(key string) uint64 {
 	return h.Sum64()
 }
 
+// poolHits is one face of the unidentified pool with what one index shard
+// holds nearest to it; the search stage shuffles these by content uuid.
+type poolHits struct {
+	Face string         `json:"face"`
+	Hits ann.Candidates `json:"hits"`
+}
+
+// batchSearch searches one shard of the new index (shard = partition) for
+// every face of the unidentified pool, and shuffles the hits by content
+// uuid so that each reclassify task sees all shards' hits of its videos.
+func batchSearch(ctx context.Context, t *engine.Task) error {
+	c, b, err := taskSetup(ctx, t)
+	if err != nil {
+		return err
+	}
+	pipe, err := openPipeline(c.Face)
+	if err != nil {
+		return err
+	}
+	x, version, err := latestIndex(ctx, b.Internal, pipe.ModelName())
+	if err != nil {
+		return err
+	}
+	shards, err := x.Split(t.Partitions, ann.ByID)
+	if err != nil {
+		return engine.Fatal(err)
+	}
+	shard := shards[t.Partition]
+	reducers, err := strconv.Atoi(t.Param("reducers"))
+	if err != nil || reducers < 1 {
+		return engine.Fatal(fmt.Errorf("param reducers: %q is not a count", t.Param("reducers")))
+	}
+	w, err := shuffle.NewWriter(shuffle.Options{Partitioner: shuffle.Hash(reducers), Sort: true, Codec: shuffle.Zstd})
+	if err != nil {
+		return engine.Fatal(err)
+	}
+	pool := layout.CandidateEmbeddings(pipe.ModelName(), layout.Unidentified)
+	list, err := b.Internal.List(ctx, pool, "")
+	if err != nil {
+		w.Discard()
+		return err
+	}
+	k := c.rule(pipe).K
+	for _, o := range list.Objects {
+		rel := strings.TrimPrefix(o.Key, pool)
+		uuid, file, ok := strings.Cut(rel, "/")
+		if !ok || !strings.HasSuffix(file, ".npy") {
+			continue
+		}
+		raw, err := store.ReadAll(ctx, b.Internal, o.Key)
+		if errors.Is(err, store.ErrNotExist) {
+			continue // identified meanwhile
+		}
+		if err != nil {
+			w.Discard()
+			return err
+		}
+		emb, err := npy.DecodeVector(raw)
+		if err != nil {
+			t.Log.Warn("unreadable embedding skipped", "key", o.Key, "err", err)
+			continue
+		}
+		value, _ := json.Marshal(poolHits{Face: strings.TrimSuffix(file, ".npy"), Hits: shard.Candidates(emb, k)})
+		if err := w.Add([]byte(uuid), value); err != nil {
+			w.Discard()
+			return err
+		}
+	}
+	t.Count("faces_searched", int64(len(list.Objects)))
+	t.Log.Info("pool searched", "shard", t.Partition, "of", t.Partitions, "items", shard.Len(), "faces", len(list.Objects), "index", version)
+	_, err = shuffle.WriteTask(ctx, t, "hits", w, shuffle.Auto)
+	return err
+}
+
+// batchReclassify merges every shard's hits for its share of the pool,
+// classifies each face as the unsharded index would, and updates the
+// videos it now identifies.
 func batchReclassify(ctx context.Context, t *engine.Task) error {
 	c, err := taskConfig(t)
 	if err != nil {
@@ -420,34 +516,46 @@ func batchReclassify(ctx context.Context, t *engine.Task) error {
 	if err != nil {
 		return err
 	}
-	model := inf.pipe.ModelName()
-	pool := layout.CandidateEmbeddings(model, layout.Unidentified)
-	list, err := inf.b.Internal.List(ctx, pool, "/")
+	records := newDailyRecords(inf.b)
+	r, err := shuffle.NewTaskReader(ctx, t, "search", "hits", shuffle.ReadOptions{})
 	if err != nil {
 		return err
 	}
-	records := newDailyRecords(inf.b)
-	for _, p := range list.Prefixes {
-		uuid := strings.TrimSuffix(strings.TrimPrefix(p, pool), "/")
-		if int(keyID(uuid)%uint64(t.Partitions)) != t.Partition {
-			continue
+	k := c.rule(inf.pipe).K
+	err = r.Groups(ctx, func(key []byte, values [][]byte) error {
+		uuid := string(key)
+		byFace := map[string][]ann.Candidates{}
+		for _, v := range values {
+			var ph poolHits
+			if err := json.Unmarshal(v, &ph); err != nil {
+				return engine.Fatal(fmt.Errorf("shuffled hits of %s: %w", uuid, err))
+			}
+			byFace[ph.Face] = append(byFace[ph.Face], ph.Hits)
 		}
-		if err := ctx.Err(); err != nil {
-			return err
+		hits := map[string][]ann.Hit{}
+		for face, parts := range byFace {
+			hits[face] = ann.Merge(k, parts...)
 		}
 		inf.out.Videos++
-		if err := inf.reclassify(ctx, uuid, records); err != nil {
+		if err := inf.reclassify(ctx, uuid, hits, records); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			inf.t.Log.Warn("candidate failed", "content_uuid", uuid, "err", err)
 			inf.out.Failures = append(inf.out.Failures, VideoFailure{ContentUUID: uuid, Error: err.Error()})
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	return inf.finish(ctx)
 }
 
-// reclassify classifies one video's unidentified faces against the new
-// index, merges the result into its metadata and deletes the embeddings
-// of the faces now identified.
-func (inf *inference) reclassify(ctx context.Context, uuid string, records *dailyRecords) error {
+// reclassify classifies one video's unidentified faces from their hits in
+// the new index, merges the result into its metadata and deletes the
+// embeddings of the faces now identified.
+func (inf *inference) reclassify(ctx context.Context, uuid string, hits map[string][]ann.Hit, records *dailyRecords) error {
 	model := inf.pipe.ModelName()
 	metaKey := layout.CandidateMetadata(model, uuid)
 	data, err := store.ReadAll(ctx, inf.b.Internal, metaKey)
@@ -458,15 +566,12 @@ func (inf *inference) reclassify(ctx context.Context, uuid string, records *dail
 	if err != nil {
 		return err
 	}
-	prefix := layout.CandidateEmbeddings(model, layout.Unidentified) + uuid + "/"
-	list, err := inf.b.Internal.List(ctx, prefix, "")
-	if err != nil {
-		return err
-	}
+	pooled := func(face string) string { return layout.CandidateEmbedding(model, layout.Unidentified, uuid, face) }
+	faces := slices.Sorted(maps.Keys(hits))
 	if meta.IsCompletelyClassified {
-		// Identified meanwhile: the pool entry is stale.
-		for _, o := range list.Objects {
-			inf.b.Internal.Delete(ctx, o.Key)
+		// Identified meanwhile: the pool entries are stale.
+		for _, f := range faces {
+			inf.b.Internal.Delete(ctx, pooled(f))
 		}
 		inf.t.Count("already_classified", 1)
 		return nil
@@ -482,25 +587,16 @@ func (inf *inference) reclassify(ctx context.Context, uuid string, records *dail
 	var results []contracts.FaceResult
 	var identified []string
 	now := time.Now().UTC()
-	for _, o := range list.Objects {
-		faceID := strings.TrimSuffix(strings.TrimPrefix(o.Key, prefix), ".npy")
+	for _, faceID := range faces {
 		if _, done := meta.IdentifiedFaceZoneDistanceMap[faceID]; done {
-			identified = append(identified, o.Key)
+			identified = append(identified, pooled(faceID))
 			continue
-		}
-		raw, err := store.ReadAll(ctx, inf.b.Internal, o.Key)
-		if err != nil {
-			return err
-		}
-		emb, err := npy.DecodeVector(raw)
-		if err != nil {
-			return fmt.Errorf("%s: %w", store.Join(inf.b.Internal.URL(), o.Key), err)
 		}
 		seen, ok := day.faces[[2]string{uuid, faceID}]
 		if !ok {
 			return fmt.Errorf("face %s of %s is not in the intermediate data of its daily run", faceID, uuid)
 		}
-		res, nearestZone := inf.classify(faceID, emb)
+		res, nearestZone := inf.classifyHits(faceID, hits[faceID])
 		results = append(results, res)
 		row := seen
 		row.ZoneID, row.NearestZoneID, row.Distance, row.IndexVersion = res.ZoneID, nearestZone, res.NearestDistance, inf.version
@@ -509,7 +605,7 @@ func (inf *inference) reclassify(ctx context.Context, uuid string, records *dail
 		if res.ZoneID != "" {
 			cm := contracts.ContentMetadata{ContentUUID: uuid, VideoLocation: location}
 			inf.out.Predicted = append(inf.out.Predicted, inf.predictedRow(cm, faceID, seen.FaceImage, res))
-			identified = append(identified, o.Key)
+			identified = append(identified, pooled(faceID))
 		}
 	}
 	newer, err := contracts.NewCandidateMetadata(uuid, model, meta.UploadTS, results, now)

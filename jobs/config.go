@@ -24,6 +24,9 @@ type Config struct {
 	Filter Filter `json:"filter"`
 	// Partitions is the number of inference tasks (default 4).
 	Partitions int `json:"partitions,omitempty"`
+	// Shards is the number of index shards the batch runner searches in
+	// separate tasks before regrouping the hits by video (default 2).
+	Shards int `json:"shards,omitempty"`
 	// MaxDistance identifies a face when its nearest ground-truth face is
 	// this close (default: the embedder's same-person threshold), and
 	// Margin requires the nearest other zone to be this much farther
@@ -45,6 +48,9 @@ type FaceConfig struct {
 func (c *Config) defaults() {
 	if c.Partitions <= 0 {
 		c.Partitions = 4
+	}
+	if c.Shards <= 0 {
+		c.Shards = 2
 	}
 	if c.Filter.Tiers == nil && c.Filter.MinViews == 0 {
 		c.Filter = DefaultFilter()

@@ -161,18 +161,19 @@ func (inf *inference) process(ctx context.Context, cand Candidate) error {
 // classify names a face's zone under the run's rule; the nearest zone and
 // distance are kept either way.
 func (inf *inference) classify(faceID string, emb []float32) (contracts.FaceResult, string) {
-	res := contracts.FaceResult{FaceID: faceID, NearestDistance: -1}
-	nearest := inf.index.Search(emb, 1)
+	return inf.classifyHits(faceID, inf.index.Search(emb, inf.cfg.rule(inf.pipe).K))
+}
+
+// classifyHits classifies a face from its nearest ground-truth faces.
+func (inf *inference) classifyHits(faceID string, hits []ann.Hit) (contracts.FaceResult, string) {
+	res := contracts.FaceResult{FaceID: faceID}
 	nearestZone := ""
-	if len(nearest) > 0 {
-		res.NearestDistance = float64(nearest[0].Distance)
-		nearestZone = nearest[0].Label
+	if len(hits) > 0 {
+		res.NearestDistance = float64(hits[0].Distance)
+		nearestZone = hits[0].Label
 	}
-	if cls, ok := inf.index.Classify(emb, inf.cfg.rule(inf.pipe)); ok {
+	if cls, ok := ann.ClassifyHits(hits, inf.cfg.rule(inf.pipe)); ok {
 		res.ZoneID, res.Distance = cls.Zone, float64(cls.Distance)
-	}
-	if res.NearestDistance < 0 {
-		res.NearestDistance = 0
 	}
 	return res, nearestZone
 }
