@@ -27,7 +27,9 @@ import (
 type S3Options struct {
 	// Endpoint of an S3-compatible server, e.g. http://127.0.0.1:7070.
 	Endpoint string
-	Region   string
+	// Region, when empty, comes from AWS_REGION or the shared config (as
+	// on Lambda and EC2), else us-east-1.
+	Region string
 	// PathStyle addresses buckets as endpoint/bucket (S3-compatible servers).
 	PathStyle bool
 	// AccessKey and SecretKey, when set, replace the default credentials.
@@ -61,9 +63,6 @@ func OpenS3(ctx context.Context, bucket, prefix string, o S3Options) (*S3, error
 	if o.RequestTimeout == 0 {
 		o.RequestTimeout = 30 * time.Second
 	}
-	if o.Region == "" {
-		o.Region = "us-east-1"
-	}
 	httpClient := awshttp.NewBuildableClient().
 		WithDialerOptions(func(d *net.Dialer) { d.Timeout = 10 * time.Second }).
 		WithTransportOptions(func(tr *http.Transport) {
@@ -71,7 +70,6 @@ func OpenS3(ctx context.Context, bucket, prefix string, o S3Options) (*S3, error
 			tr.ResponseHeaderTimeout = o.RequestTimeout
 		})
 	loadOpts := []func(*config.LoadOptions) error{
-		config.WithRegion(o.Region),
 		config.WithHTTPClient(httpClient),
 		// Standard retries: exponential backoff with full jitter on 5xx,
 		// throttling (SlowDown) and transient network errors and timeouts.
@@ -86,9 +84,17 @@ func OpenS3(ctx context.Context, bucket, prefix string, o S3Options) (*S3, error
 		loadOpts = append(loadOpts, config.WithCredentialsProvider(
 			credentials.NewStaticCredentialsProvider(o.AccessKey, o.SecretKey, "")))
 	}
+	if o.Region != "" {
+		loadOpts = append(loadOpts, config.WithRegion(o.Region))
+	}
 	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("s3 config: %w", err)
+	}
+	if cfg.Region == "" {
+		// Neither the options nor AWS_REGION / the profile name one:
+		// S3-compatible servers accept any region.
+		cfg.Region = "us-east-1"
 	}
 	client := s3.NewFromConfig(cfg, func(so *s3.Options) {
 		so.UsePathStyle = o.PathStyle
