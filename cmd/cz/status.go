@@ -14,6 +14,7 @@ import (
 
 func init() {
 	var addr, storeURL string
+	var cluster clusterFlags
 	cmd := &cobra.Command{
 		Use:   "status [JOB]",
 		Short: "Show jobs, or one job's stages, from a running engine or from the event logs in a store",
@@ -27,6 +28,14 @@ func init() {
 					return err
 				}
 				src = web.History(b)
+			}
+			if cluster.coordinators != "" {
+				cs, err := clusterSource(&cluster)
+				if err != nil {
+					return err
+				}
+				defer cs.Close()
+				src = cs
 			}
 			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 			defer w.Flush()
@@ -80,5 +89,6 @@ func init() {
 	}
 	cmd.Flags().StringVar(&addr, "addr", "http://127.0.0.1:8080", "status page of a running engine")
 	cmd.Flags().StringVar(&storeURL, "store", "", "read the event logs in this store instead (directory or URL)")
+	cluster.add(cmd)
 	root.AddCommand(cmd)
 }

@@ -1,0 +1,195 @@
+package trigger
+
+import (
+	"bytes"
+	"context"
+	"debug/elf"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/celebrity-zones/cz/engine"
+	"github.com/celebrity-zones/cz/internal/testenv"
+	"github.com/celebrity-zones/cz/layout"
+)
+
+// al2023GLIBC is the C library of the provided.al2023 runtime (2.34): a
+// cgo bootstrap must not need a newer symbol version.
+const al2023GLIBC = 34
+
+// TestBootstrapUnderRIE builds cmd/czlambda as the provided.al2023
+// `bootstrap` and runs it under the Lambda runtime interface emulator,
+// which speaks the real Runtime API to it. Events go in over HTTP as
+// Lambda would deliver them; the function submits to a running group of
+// three coordinators over TLS with a bearer token, all configured by the
+// environment.
+func TestBootstrapUnderRIE(t *testing.T) {
+	rie := testenv.Path(t, "bin/aws-lambda-rie")
+	dir := t.TempDir()
+	bootstrap := filepath.Join(dir, "bootstrap")
+	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", bootstrap, "./cmd/czlambda")
+	build.Dir = testenv.RepoRoot()
+	build.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build bootstrap: %v\n%s", err, out)
+	}
+	checkGLIBC(t, bootstrap)
+
+	coord := startCluster(t, "rie-token")
+	client, err := DialCoordinators(Config{Coordinators: coord.APIAddrs, Token: "rie-token", CAPEM: coord.caPEM(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ctx := context.Background()
+	port, apiPort := testenv.FreePort(t), testenv.FreePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr,
+		"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", apiPort), bootstrap)
+	buckets := layout.Local(dir)
+	cmd.Env = append(os.Environ(),
+		"CZ_TRIGGER=schedule", "CZ_TIMEZONE=Asia/Kolkata",
+		"CZ_EXTERNAL_URL="+buckets.External, "CZ_INTERNAL_URL="+buckets.Internal, "CZ_CONTENT_URL="+buckets.Content,
+		"CZ_JOB_CONFIG="+`{"partitions": 3}`,
+		"CZ_COORDINATORS="+strings.Join(coord.APIAddrs, ","), "CZ_TOKEN=rie-token", "CZ_CA_FILE="+filepath.Join(coord.certs, "ca.pem"))
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("emulator and function output:\n%s", logs.String())
+		}
+	})
+	waitListening(t, addr)
+
+	// The emulator answers 200 even when the function fails: the body
+	// tells. One invocation at a time (it cannot take two).
+	call := func(payload []byte) map[string]any {
+		t.Helper()
+		resp, err := http.Post("http://"+addr+"/2015-03-31/functions/function/invocations", "application/json", bytes.NewReader(payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("emulator answered %s: %s", resp.Status, body)
+		}
+		var out any
+		if err := json.Unmarshal(body, &out); err != nil {
+			t.Fatalf("body %s: %v", body, err)
+		}
+		if m, ok := out.(map[string]any); ok {
+			return m
+		}
+		rs := out.([]any)
+		if len(rs) != 1 {
+			t.Fatalf("body %s, want one result", body)
+		}
+		return rs[0].(map[string]any)
+	}
+
+	sched := fixture(t, "eventbridge-scheduled.json")
+	r := call(sched)
+	if r["action"] != "submitted" || r["name"] != "daily-runner-2026-11-01" || r["idempotency_key"] != "eventbridge/53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa" {
+		t.Fatalf("scheduled event: %v", r)
+	}
+	if again := call(sched); again["job"] != r["job"] {
+		t.Errorf("second delivery started %v; want %v again", again["job"], r["job"])
+	}
+	// Followers serve reads from their replica: poll until it caught up.
+	var j *engine.Job
+	eventually(t, "the job to be readable", func() bool {
+		j, err = client.Job(ctx, r["job"].(string))
+		return err == nil
+	})
+	if j.Spec.Stages[1].Partitions != 3 {
+		t.Fatalf("the coordinators have job %v (want 3 inference partitions from CZ_JOB_CONFIG)", j)
+	}
+	if r := call(fixture(t, "eventbridge-by-hand.json")); r["name"] != "daily-runner-2026-11-01" || r["job"] == j.ID {
+		t.Errorf("by-hand event: %v; want another job for the same day", r)
+	}
+	// A schedule function refuses an upload, and the body says so.
+	if r := call(fixture(t, "s3-zone-list-put.json")); !strings.Contains(fmt.Sprint(r["errorMessage"]), "schedule function") {
+		t.Errorf("upload sent to the schedule function: %v, want an errorMessage", r)
+	}
+	eventually(t, "two jobs", func() bool {
+		js, err := client.Jobs(ctx)
+		return err == nil && len(js) == 2
+	})
+	time.Sleep(200 * time.Millisecond) // and no third one on its way
+	if js, err := client.Jobs(ctx); err != nil || len(js) != 2 {
+		t.Errorf("the coordinators hold %d jobs (%v), want 2", len(js), err)
+	}
+}
+
+// checkGLIBC fails when the binary needs a C library newer than the
+// runtime's.
+func checkGLIBC(t *testing.T, path string) {
+	t.Helper()
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	syms, err := f.DynamicSymbols()
+	if err != nil {
+		return // static: nothing to check
+	}
+	newest, which := 0, ""
+	for _, s := range syms {
+		v, ok := strings.CutPrefix(s.Version, "GLIBC_2.")
+		if !ok {
+			continue
+		}
+		minor, _ := strconv.Atoi(strings.SplitN(v, ".", 2)[0])
+		if minor > newest {
+			newest, which = minor, s.Name+"@"+s.Version
+		}
+	}
+	if newest > al2023GLIBC {
+		t.Errorf("bootstrap needs %s; provided.al2023 has glibc 2.%d", which, al2023GLIBC)
+	}
+	t.Logf("bootstrap: newest glibc symbol %s", which)
+}
+
+// eventually polls cond for a few seconds.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func waitListening(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing listens on %s: %v", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
