@@ -2,6 +2,7 @@ package ann
 
 import (
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 )
@@ -11,7 +12,7 @@ import (
 // partition centroid, laid out for the in-register lookup scan (scanPQ4).
 //
 // A query ranks partitions by centroid score, builds one 16-entry lookup
-// table per subspace (q·codeword, quantised to 8 bits with one global
+// table per subspace (q·codeword, quantised to 6 bits with one global
 // scale), scans the codes of the probed partitions, keeps the Rerank best
 // estimates and scores those exactly. Codes are chosen under ScaNN's
 // anisotropic loss: the error parallel to the vector costs eta times the
@@ -325,7 +326,8 @@ func (v *ivf) add(x *Index, slot int32) {
 	v.appendCode(p, slot, code)
 }
 
-// probeOrder returns the partitions to search, best first, with q·centroid.
+// probeOrder returns the partitions to search, best first (when probing
+// all, only the nearest is placed first), with q·centroid.
 func (v *ivf) probeOrder(x *Index, q query, probe int) ([]int, []float32) {
 	dots := make([]float32, v.nlist)
 	order := make([]int, v.nlist)
@@ -339,6 +341,16 @@ func (v *ivf) probeOrder(x *Index, q query, probe int) ([]int, []float32) {
 		} else {
 			keys[p] = -d
 		}
+	}
+	if probe >= v.nlist { // all of them: only the nearest needs to come first
+		best := 0
+		for p := range v.nlist {
+			if keys[p] < keys[best] {
+				best = p
+			}
+		}
+		order[0], order[best] = order[best], order[0]
+		return order, dots
 	}
 	slices.SortFunc(order, func(a, b int) int {
 		if keys[a] != keys[b] {
@@ -363,8 +375,9 @@ func (x *Index) probeCount(o *searchOpts) int {
 	return p
 }
 
-// lut builds the 8-bit lookup tables for q: entry (s,c) estimates the
-// contribution of codeword c to the score, as (entry/scale + min_s).
+// lut builds the 6-bit lookup tables for q (entries <= lutMax): entry
+// (s,c) estimates the contribution of codeword c to the score, as
+// (entry/scale + min_s).
 func (v *ivf) lut(q query, metric Metric) (lut []uint8, bias, scale float32) {
 	f := make([]float32, v.m*16)
 	mul := float32(-1)
@@ -404,13 +417,13 @@ func (v *ivf) lut(q query, metric Metric) (lut []uint8, bias, scale float32) {
 	}
 	sc := float32(1)
 	if maxRange > 0 {
-		sc = min(255/maxRange, float32(65535-v.m)/sumRange)
+		sc = min(lutMax/maxRange, float32(65535-v.m)/sumRange)
 	}
 	lut = make([]uint8, v.m*16)
 	for s := range v.m {
 		mn := mins[s]
 		for c := range 16 {
-			lut[s*16+c] = uint8(min(255, (f[s*16+c]-mn)*sc+0.5))
+			lut[s*16+c] = uint8(min(lutMax, (f[s*16+c]-mn)*sc+0.5))
 		}
 	}
 	return lut, bias, sc
@@ -436,7 +449,6 @@ type qscan struct {
 	bias, scale float32
 	h           *topK
 	allow       []bool
-	probed      []bool // by partition
 	rerank, k   int
 }
 
@@ -444,62 +456,92 @@ func (v *ivf) startScan(x *Index, q query, k int, o *searchOpts) *qscan {
 	st := &qscan{q: q, k: k, rerank: x.rerankCount(o, k), allow: x.allowed(o)}
 	st.order, st.dots = v.probeOrder(x, q, x.probeCount(o))
 	st.lut, st.bias, st.scale = v.lut(q, x.metric)
-	st.h = newTopK(st.rerank, lessApprox)
+	// Like lessApprox, but reads IDs only on ties: candidates carry their
+	// ID from finish on, so the scan touches no per-item memory.
+	st.h = newTopK(st.rerank, func(a, b Candidate) bool {
+		return a.Approx < b.Approx || (a.Approx == b.Approx && x.ids[a.slot] < x.ids[b.slot])
+	})
 	return st
 }
 
-// take offers the vectors of partition p, whose 4-bit sums are acc.
-func (st *qscan) take(x *Index, p int, acc []uint16) {
+// base is the score offset of partition p's 4-bit estimates.
+func (st *qscan) base(x *Index, p int) float32 {
+	if x.metric == Euclidean {
+		return st.bias - 2*st.dots[p] + st.q.norm
+	}
+	return st.bias - st.dots[p]
+}
+
+// bound returns a conservative integer threshold (one unit of slack for
+// float rounding): a 4-bit sum above it cannot enter the full heap.
+// Euclidean adds a per-vector norm, so it has no integer bound.
+func (st *qscan) bound(x *Index, base float32) int32 {
+	if len(st.h.items) < st.rerank || x.metric == Euclidean {
+		return math.MaxInt32
+	}
+	return int32(max(-1, min(1<<20, math.Floor(float64(st.h.items[0].Approx-base)*float64(st.scale))+1)))
+}
+
+// scan scores partition p's codes and offers its vectors to the heap.
+func (st *qscan) scan(x *Index, p int, buf *scanBuf) {
 	l := &x.ivf.lists[p]
+	n := len(l.slots)
+	base := st.base(x, p)
+	thr := st.bound(x, base)
+	if n == 0 || thr < 0 {
+		return
+	}
+	nb := (n + 31) / 32
+	buf.grow(nb)
+	scanPQ4(st.lut, l.codes, x.ivf.m, nb, uint16(min(thr, math.MaxUint16)), buf.acc, buf.hits)
 	h, R := st.h, st.rerank
 	inv := 1 / st.scale
-	base := st.bias - st.dots[p]
-	if x.metric == Euclidean {
-		base = st.bias - 2*st.dots[p] + st.q.norm
-	}
-	// thr: a conservative bound in code units (one unit of slack for
-	// float rounding) so most vectors are rejected by an integer test.
-	// Euclidean adds a per-vector norm, so it uses the float test only.
-	worst, thr := float32(math.Inf(1)), int32(math.MaxInt32)
-	setWorst := func() {
-		worst = h.items[0].Approx
-		if x.metric != Euclidean {
-			thr = int32(max(-1, min(1<<20, math.Floor(float64(worst-base)*float64(st.scale))+1)))
-		}
-	}
+	worst := float32(math.Inf(1))
 	if len(h.items) == R {
-		setWorst()
+		worst = h.items[0].Approx
 	}
-	n := len(l.slots)
-	for j := 0; j < n; j++ {
-		if j%32 == 0 && thr < math.MaxUint16 { // a whole block at once
-			if thr < 0 {
-				break
-			}
-			if !anyAtMost(acc[j:j+32], uint16(thr)) {
-				j += 31
+	filter := st.allow != nil || x.live < len(x.ids) // zones or tombstones
+	for b, mask := range buf.hits {
+		if b == nb-1 && n%32 != 0 {
+			mask &= 1<<(n%32) - 1 // padding
+		}
+		for ; mask != 0; mask &= mask - 1 {
+			j := b*32 + bits.TrailingZeros32(mask)
+			if int32(buf.acc[j]) > thr { // thr tightens as the heap fills
 				continue
 			}
-		}
-		if int32(acc[j]) > thr {
-			continue
-		}
-		s := l.slots[j]
-		a := base + float32(acc[j])*inv
-		if x.metric == Euclidean {
-			a += x.norms[s]
-		}
-		if a > worst || x.skip(s, st.allow) {
-			continue
-		}
-		c := Candidate{ID: x.ids[s], Approx: a, slot: s}
-		if !h.rejects(c) {
+			s := l.slots[j]
+			a := base + float32(buf.acc[j])*inv
+			if x.metric == Euclidean {
+				a += x.norms[s]
+			}
+			if a > worst {
+				continue
+			}
+			c := Candidate{Approx: a, slot: s}
+			if h.rejects(c) || filter && x.skip(s, st.allow) {
+				continue
+			}
 			h.push(c)
 			if len(h.items) == R {
-				setWorst()
+				worst = h.items[0].Approx
+				thr = st.bound(x, base)
 			}
 		}
 	}
+}
+
+// scanBuf holds a partition's 4-bit sums and per-block hit masks.
+type scanBuf struct {
+	acc  []uint16
+	hits []uint32
+}
+
+func (b *scanBuf) grow(nblocks int) {
+	if cap(b.hits) < nblocks {
+		b.acc, b.hits = make([]uint16, nblocks*32), make([]uint32, nblocks)
+	}
+	b.acc, b.hits = b.acc[:nblocks*32], b.hits[:nblocks]
 }
 
 // finish re-ranks the kept candidates exactly.
@@ -507,6 +549,7 @@ func (st *qscan) finish(x *Index) Candidates {
 	list := st.h.items
 	for i := range list {
 		s := list[i].slot
+		list[i].ID = x.ids[s]
 		list[i].Score = x.score(st.q, s, dot(st.q.v, x.vec(s)))
 		list[i].Label = x.labelNames[x.labels[s]]
 	}
@@ -515,16 +558,9 @@ func (st *qscan) finish(x *Index) Candidates {
 
 func (v *ivf) candidates(x *Index, q query, k int, o *searchOpts) Candidates {
 	st := v.startScan(x, q, k, o)
-	var acc []uint16
+	var buf scanBuf
 	for _, p := range st.order {
-		l := &v.lists[p]
-		if len(l.slots) == 0 {
-			continue
-		}
-		nb := (len(l.slots) + 31) / 32
-		acc = grow(acc, nb*32)
-		scanPQ4(st.lut, l.codes, v.m, nb, acc)
-		st.take(x, p, acc)
+		st.scan(x, p, &buf)
 	}
 	return st.finish(x)
 }
@@ -536,26 +572,30 @@ func (v *ivf) candidatesBatch(x *Index, qs []query, k int, o *searchOpts) []Cand
 	sts := make([]*qscan, len(qs))
 	probed := make([][]bool, len(qs))
 	any := make([]bool, v.nlist)
+	var buf scanBuf
 	for i, q := range qs {
-		sts[i] = v.startScan(x, q, k, o)
+		st := v.startScan(x, q, k, o)
+		sts[i] = st
 		probed[i] = make([]bool, v.nlist)
-		for _, p := range sts[i].order {
+		for _, p := range st.order {
 			probed[i][p] = true
 			any[p] = true
 		}
+		// The nearest partition first, alone: the heap starts with good
+		// candidates and a tight threshold (the kept set does not depend
+		// on the order partitions are scanned in).
+		if len(st.order) > 0 {
+			st.scan(x, st.order[0], &buf)
+			probed[i][st.order[0]] = false
+		}
 	}
-	var acc []uint16
 	for p := range v.nlist {
-		l := &v.lists[p]
-		if !any[p] || len(l.slots) == 0 {
+		if !any[p] {
 			continue
 		}
-		nb := (len(l.slots) + 31) / 32
-		acc = grow(acc, nb*32)
 		for i, st := range sts {
 			if probed[i][p] {
-				scanPQ4(st.lut, l.codes, v.m, nb, acc)
-				st.take(x, p, acc)
+				st.scan(x, p, &buf)
 			}
 		}
 	}
@@ -564,13 +604,6 @@ func (v *ivf) candidatesBatch(x *Index, qs []query, k int, o *searchOpts) []Cand
 		out[i] = st.finish(x)
 	}
 	return out
-}
-
-func grow(b []uint16, n int) []uint16 {
-	if cap(b) < n {
-		return make([]uint16, n)
-	}
-	return b[:n]
 }
 
 func (v *ivf) visitProbed(x *Index, q query, o *searchOpts, visit func(s int32)) {

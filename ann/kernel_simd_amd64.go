@@ -11,7 +11,9 @@ func init() {
 	switch {
 	case archsimd.X86.AVX512():
 		dot, l2sq, dot4, scanPQ4, kernelID = dotAVX512, l2sqAVX512, dot4AVX512, scanPQ4AVX512, "avx512"
-		anyAtMost = anyAtMostAVX512
+		if archsimd.X86.AVX512GFNI() {
+			scanPQ4 = scanPQ4GFNI
+		}
 	case archsimd.X86.AVX2():
 		dot, l2sq, dot4, scanPQ4, kernelID = dotAVX2, l2sqAVX2, dot4AVX2, scanPQ4AVX2, "avx2"
 	}
@@ -177,75 +179,166 @@ func dot4AVX2(q0, q1, q2, q3, x []float32, out *[4]float32) {
 	out[3] = dotAVX2(q3, x)
 }
 
-// scanPQ4AVX512 does four subspaces per VPSHUFB: 64 code bytes against 64
-// lookup bytes. Bytes are summed as uint16 pairs: "all" collects
-// even+256*odd, "odd" collects the odd bytes; even = all - odd<<8 (mod
-// 2^16, exact because each true sum fits 16 bits).
-func scanPQ4AVX512(lut []uint8, codes []uint8, m, nblocks int, out []uint16) {
-	groups := m / 4
-	if groups*4 != m || nblocks == 0 {
-		scanPQ4AVX2(lut, codes, m, nblocks, out)
+// scanPQ4AVX512 does four subspaces per VPSHUFB (64 code bytes against
+// 64 lookup bytes), and since entries are at most lutMax = 63, sums the
+// lookups of four such steps (16 subspaces) in bytes before widening.
+// Widening sums bytes as uint16 pairs: "all" collects even+256*odd, "odd"
+// the odd bytes; even = all - odd<<8 (mod 2^16, exact because each true
+// sum fits 16 bits).
+func scanPQ4AVX512(lut []uint8, codes []uint8, m, nblocks int, thr uint16, out []uint16, hits []uint32) {
+	if m%4 != 0 || nblocks == 0 {
+		scanPQ4AVX2(lut, codes, m, nblocks, thr, out, hits)
 		return
 	}
 	bs := m * 16
+	lut, codes, out, hits = lut[:m*16], codes[:nblocks*bs], out[:nblocks*32], hits[:nblocks]
 	mask := archsimd.BroadcastUint8x64(0x0f)
-	lut = lut[:m*16]
-	codes = codes[:nblocks*bs]
-	out = out[:nblocks*32]
 	pl := unsafe.Pointer(&lut[0])
 	for b := range nblocks {
 		pc := unsafe.Pointer(&codes[b*bs])
 		var aLo, oLo, aHi, oHi archsimd.Uint16x32
-		for off := 0; off < bs; off += 64 {
-			l := archsimd.LoadUint8x64((*[64]uint8)(unsafe.Add(pl, off)))
-			c := archsimd.LoadUint8x64((*[64]uint8)(unsafe.Add(pc, off)))
-			lo := c.And(mask)
-			hi := c.AsUint16x32().ShiftAllRight(4).AsUint8x64().And(mask)
-			vlo := l.PermuteOrZeroGrouped(lo.AsInt8x64()).AsUint16x32()
-			vhi := l.PermuteOrZeroGrouped(hi.AsInt8x64()).AsUint16x32()
-			aLo = aLo.Add(vlo)
-			oLo = oLo.Add(vlo.ShiftAllRight(8))
-			aHi = aHi.Add(vhi)
-			oHi = oHi.Add(vhi.ShiftAllRight(8))
+		off := 0
+		for ; off+256 <= bs; off += 256 {
+			l0, h0 := nibbles(pc, off, mask)
+			l1, h1 := nibbles(pc, off+64, mask)
+			l2, h2 := nibbles(pc, off+128, mask)
+			l3, h3 := nibbles(pc, off+192, mask)
+			aLo, oLo = widen(aLo, oLo, sum4(pl, off, l0, l1, l2, l3))
+			aHi, oHi = widen(aHi, oHi, sum4(pl, off, h0, h1, h2, h3))
 		}
-		// Fold the four 128-bit groups: 8 lanes of 16 bits remain.
-		fold := func(v archsimd.Uint16x32) archsimd.Uint16x8 {
-			h := v.GetLo().Add(v.GetHi())
-			return h.GetLo().Add(h.GetHi())
+		for ; off < bs; off += 64 {
+			lo, hi := nibbles(pc, off, mask)
+			aLo, oLo = widen(aLo, oLo, lookup(pl, off, lo))
+			aHi, oHi = widen(aHi, oHi, lookup(pl, off, hi))
 		}
-		var al, ol, ah, oh [8]uint16
-		fold(aLo).Store(&al)
-		fold(oLo).Store(&ol)
-		fold(aHi).Store(&ah)
-		fold(oHi).Store(&oh)
-		o := (*[32]uint16)(out[b*32 : b*32+32])
-		for k := range 8 {
-			o[2*k] = al[k] - ol[k]<<8
-			o[2*k+1] = ol[k]
-			o[16+2*k] = ah[k] - oh[k]<<8
-			o[17+2*k] = oh[k]
-		}
+		hits[b] = store32((*[32]uint16)(out[b*32:b*32+32]), thr, aLo, oLo, aHi, oHi)
 	}
 }
 
-func scanPQ4AVX2(lut []uint8, codes []uint8, m, nblocks int, out []uint16) {
+// scanPQ4GFNI is scanPQ4AVX512 with one GF(2) affine transform (each byte
+// shifted right by 4) for the high nibbles instead of a shift and a mask.
+// It is a copy: a shared body with a flag measured 30 % slower.
+func scanPQ4GFNI(lut []uint8, codes []uint8, m, nblocks int, thr uint16, out []uint16, hits []uint32) {
+	if m%4 != 0 || nblocks == 0 {
+		scanPQ4AVX2(lut, codes, m, nblocks, thr, out, hits)
+		return
+	}
+	bs := m * 16
+	lut, codes, out, hits = lut[:m*16], codes[:nblocks*bs], out[:nblocks*32], hits[:nblocks]
+	mask := archsimd.BroadcastUint8x64(0x0f)
+	shr4 := archsimd.BroadcastUint64x8(0x1020408000000000)
+	pl := unsafe.Pointer(&lut[0])
+	for b := range nblocks {
+		pc := unsafe.Pointer(&codes[b*bs])
+		var aLo, oLo, aHi, oHi archsimd.Uint16x32
+		off := 0
+		for ; off+256 <= bs; off += 256 {
+			l0, h0 := nibblesGFNI(pc, off, mask, shr4)
+			l1, h1 := nibblesGFNI(pc, off+64, mask, shr4)
+			l2, h2 := nibblesGFNI(pc, off+128, mask, shr4)
+			l3, h3 := nibblesGFNI(pc, off+192, mask, shr4)
+			aLo, oLo = widen(aLo, oLo, sum4(pl, off, l0, l1, l2, l3))
+			aHi, oHi = widen(aHi, oHi, sum4(pl, off, h0, h1, h2, h3))
+		}
+		for ; off < bs; off += 64 {
+			lo, hi := nibblesGFNI(pc, off, mask, shr4)
+			aLo, oLo = widen(aLo, oLo, lookup(pl, off, lo))
+			aHi, oHi = widen(aHi, oHi, lookup(pl, off, hi))
+		}
+		hits[b] = store32((*[32]uint16)(out[b*32:b*32+32]), thr, aLo, oLo, aHi, oHi)
+	}
+}
+
+// nibbles loads 64 code bytes and splits them into low and high nibbles.
+func nibbles(p unsafe.Pointer, off int, mask archsimd.Uint8x64) (lo, hi archsimd.Uint8x64) {
+	c := u8x64(p, off)
+	return c.And(mask), c.AsUint16x32().ShiftAllRight(4).AsUint8x64().And(mask)
+}
+
+func nibblesGFNI(p unsafe.Pointer, off int, mask archsimd.Uint8x64, shr4 archsimd.Uint64x8) (lo, hi archsimd.Uint8x64) {
+	c := u8x64(p, off)
+	return c.And(mask), c.GaloisFieldAffineTransform(shr4, 0)
+}
+
+func u8x64(p unsafe.Pointer, off int) archsimd.Uint8x64 {
+	return archsimd.LoadUint8x64((*[64]uint8)(unsafe.Add(p, off)))
+}
+
+func lookup(p unsafe.Pointer, off int, idx archsimd.Uint8x64) archsimd.Uint8x64 {
+	return u8x64(p, off).PermuteOrZeroGrouped(idx.AsInt8x64())
+}
+
+// widen adds the byte sums v to the "all" and "odd" accumulators.
+func widen(a, o archsimd.Uint16x32, v archsimd.Uint8x64) (archsimd.Uint16x32, archsimd.Uint16x32) {
+	w := v.AsUint16x32()
+	return a.Add(w), o.Add(w.ShiftAllRight(8))
+}
+
+// sum4 looks up four consecutive 64-byte steps of nibbles in the table at
+// p+off and sums them in bytes (at most 4*lutMax = 252).
+func sum4(p unsafe.Pointer, off int, n0, n1, n2, n3 archsimd.Uint8x64) archsimd.Uint8x64 {
+	return lookup(p, off, n0).Add(lookup(p, off+64, n1)).Add(lookup(p, off+128, n2).Add(lookup(p, off+192, n3)))
+}
+
+// store32 writes the 32 sums of a block from its accumulators and returns
+// the mask of those <= thr.
+func store32(o *[32]uint16, thr uint16, aLo, oLo, aHi, oHi archsimd.Uint16x32) uint32 {
+	fold := func(v archsimd.Uint16x32) archsimd.Uint16x8 {
+		h := v.GetLo().Add(v.GetHi())
+		return h.GetLo().Add(h.GetHi())
+	}
+	t := archsimd.BroadcastUint16x8(thr)
+	var hits uint32
+	put := func(i int, all, odd archsimd.Uint16x8) {
+		even := all.Sub(odd.ShiftAllLeft(8))
+		lo, hi := even.InterleaveLo(odd), even.InterleaveHi(odd)
+		lo.Store((*[8]uint16)(o[i : i+8]))
+		hi.Store((*[8]uint16)(o[i+8 : i+16]))
+		hits |= uint32(lo.LessEqual(t).ToBits())<<i | uint32(hi.LessEqual(t).ToBits())<<(i+8)
+	}
+	put(0, fold(aLo), fold(oLo))
+	put(16, fold(aHi), fold(oHi))
+	return hits
+}
+
+// look32 looks up the low and high nibbles of 32 code bytes (two
+// subspaces, pair g) in their tables.
+func look32(lut, blk []uint8, g int, mask archsimd.Uint8x32) (vlo, vhi archsimd.Uint8x32) {
+	l := archsimd.LoadUint8x32((*[32]uint8)(lut[g*32 : g*32+32]))
+	c := archsimd.LoadUint8x32((*[32]uint8)(blk[g*32 : g*32+32]))
+	lo := c.And(mask)
+	hi := c.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(mask)
+	return l.PermuteOrZeroGrouped(lo.AsInt8x32()), l.PermuteOrZeroGrouped(hi.AsInt8x32())
+}
+
+// widen16 adds the byte sums v to the "all" and "odd" accumulators.
+func widen16(a, o archsimd.Uint16x16, v archsimd.Uint8x32) (archsimd.Uint16x16, archsimd.Uint16x16) {
+	w := v.AsUint16x16()
+	return a.Add(w), o.Add(w.ShiftAllRight(8))
+}
+
+// scanPQ4AVX2 does two subspaces per VPSHUFB and sums the lookups of four
+// such steps in bytes before widening, as scanPQ4AVX512 does.
+func scanPQ4AVX2(lut []uint8, codes []uint8, m, nblocks int, thr uint16, out []uint16, hits []uint32) {
 	bs := m * 16
 	mask := archsimd.BroadcastUint8x32(0x0f)
 	pairs := m / 2
 	for b := range nblocks {
 		blk := codes[b*bs : (b+1)*bs]
 		var aLo, oLo, aHi, oHi archsimd.Uint16x16
-		for g := range pairs {
-			l := archsimd.LoadUint8x32((*[32]uint8)(lut[g*32 : g*32+32]))
-			c := archsimd.LoadUint8x32((*[32]uint8)(blk[g*32 : g*32+32]))
-			lo := c.And(mask)
-			hi := c.AsUint16x16().ShiftAllRight(4).AsUint8x32().And(mask)
-			vlo := l.PermuteOrZeroGrouped(lo.AsInt8x32()).AsUint16x16()
-			vhi := l.PermuteOrZeroGrouped(hi.AsInt8x32()).AsUint16x16()
-			aLo = aLo.Add(vlo)
-			oLo = oLo.Add(vlo.ShiftAllRight(8))
-			aHi = aHi.Add(vhi)
-			oHi = oHi.Add(vhi.ShiftAllRight(8))
+		g := 0
+		for ; g+4 <= pairs; g += 4 {
+			l0, h0 := look32(lut, blk, g, mask)
+			l1, h1 := look32(lut, blk, g+1, mask)
+			l2, h2 := look32(lut, blk, g+2, mask)
+			l3, h3 := look32(lut, blk, g+3, mask)
+			aLo, oLo = widen16(aLo, oLo, l0.Add(l1).Add(l2.Add(l3)))
+			aHi, oHi = widen16(aHi, oHi, h0.Add(h1).Add(h2.Add(h3)))
+		}
+		for ; g < pairs; g++ {
+			lo, hi := look32(lut, blk, g, mask)
+			aLo, oLo = widen16(aLo, oLo, lo)
+			aHi, oHi = widen16(aHi, oHi, hi)
 		}
 		var sa, so, ha, ho [16]uint16
 		aLo.Store(&sa)
@@ -272,10 +365,6 @@ func scanPQ4AVX2(lut []uint8, codes []uint8, m, nblocks int, out []uint16) {
 			o[16+2*k] = ah - oh<<8 + uint16(rest[16+2*k])
 			o[17+2*k] = oh + uint16(rest[17+2*k])
 		}
+		hits[b] = atMost(o, thr)
 	}
-}
-
-func anyAtMostAVX512(v []uint16, t uint16) bool {
-	x := archsimd.LoadUint16x32((*[32]uint16)(v[:32]))
-	return x.LessEqual(archsimd.BroadcastUint16x32(t)).ToBits() != 0
 }

@@ -3,8 +3,10 @@
 package ann
 
 import (
+	"math"
 	"math/rand/v2"
 	"simd/archsimd"
+	"slices"
 	"testing"
 )
 
@@ -15,7 +17,7 @@ func TestEachSIMDKernelMatchesGeneric(t *testing.T) {
 		name string
 		dot  func(a, b []float32) float32
 		l2   func(a, b []float32) float32
-		scan func(lut, codes []uint8, m, nb int, out []uint16)
+		scan func(lut, codes []uint8, m, nb int, thr uint16, out []uint16, hits []uint32)
 	}
 	var sets []set
 	if archsimd.X86.AVX2() {
@@ -23,6 +25,9 @@ func TestEachSIMDKernelMatchesGeneric(t *testing.T) {
 	}
 	if archsimd.X86.AVX512() {
 		sets = append(sets, set{"avx512", dotAVX512, l2sqAVX512, scanPQ4AVX512})
+		if archsimd.X86.AVX512GFNI() {
+			sets = append(sets, set{"avx512+gfni", dotAVX512, l2sqAVX512, scanPQ4GFNI})
+		}
 	}
 	if len(sets) == 0 {
 		t.Skip("CPU has neither AVX2 nor AVX-512")
@@ -38,40 +43,17 @@ func TestEachSIMDKernelMatchesGeneric(t *testing.T) {
 				t.Errorf("%s dim %d: l2sq %v, generic %v", s.name, d, v, g)
 			}
 		}
-		for _, m := range []int{1, 2, 5, 8, 64, 257} {
-			lut := make([]uint8, m*16)
-			for i := range lut {
-				lut[i] = uint8(r.IntN(256))
-			}
-			codes := make([]uint8, 3*m*16)
-			for i := range codes {
-				codes[i] = uint8(r.IntN(256))
-			}
-			want, got := make([]uint16, 96), make([]uint16, 96)
-			scanPQ4Generic(lut, codes, m, 3, want)
-			s.scan(lut, codes, m, 3, got)
-			for i := range want {
-				if want[i] != got[i] {
-					t.Fatalf("%s m %d: scan[%d] %d, generic %d", s.name, m, i, got[i], want[i])
+		for _, m := range []int{1, 2, 4, 5, 8, 20, 64, 256, 257, 392} {
+			for _, thr := range []uint16{0, uint16(r.IntN(m*lutMax + 1)), math.MaxUint16} {
+				lut, codes := scanInputs(r, m, 3)
+				want, wantHits := make([]uint16, 96), make([]uint32, 3)
+				got, gotHits := make([]uint16, 96), make([]uint32, 3)
+				scanPQ4Generic(lut, codes, m, 3, thr, want, wantHits)
+				s.scan(lut, codes, m, 3, thr, got, gotHits)
+				if !slices.Equal(want, got) || !slices.Equal(wantHits, gotHits) {
+					t.Fatalf("%s m %d thr %d: scan differs from generic:\n%v %b\n%v %b", s.name, m, thr, got, gotHits, want, wantHits)
 				}
 			}
-		}
-	}
-}
-
-func TestAnyAtMost(t *testing.T) {
-	r := rand.New(rand.NewPCG(3, 3))
-	v := make([]uint16, 32)
-	for range 2000 {
-		for i := range v {
-			v[i] = uint16(1000 + r.IntN(60000))
-		}
-		th := uint16(r.IntN(65536))
-		if r.IntN(3) == 0 {
-			v[r.IntN(32)] = th - uint16(r.IntN(2))
-		}
-		if a, b := anyAtMostGeneric(v, th), anyAtMost(v, th); a != b {
-			t.Fatalf("anyAtMost(%v, %d): %v, generic %v", v, th, b, a)
 		}
 	}
 }
@@ -79,23 +61,16 @@ func TestAnyAtMost(t *testing.T) {
 func BenchmarkScanPQ4(b *testing.B) {
 	const m, nb = 256, 256 // 8192 vectors of 512-d at 2 dims per code: 1 MiB of codes
 	r := rand.New(rand.NewPCG(1, 1))
-	lut := make([]uint8, m*16)
-	for i := range lut {
-		lut[i] = uint8(r.IntN(256))
-	}
-	codes := make([]uint8, nb*m*16)
-	for i := range codes {
-		codes[i] = uint8(r.IntN(256))
-	}
-	out := make([]uint16, nb*32)
+	lut, codes := scanInputs(r, m, nb)
+	out, hits := make([]uint16, nb*32), make([]uint32, nb)
 	for _, k := range []struct {
 		name string
-		f    func(lut, codes []uint8, m, nb int, out []uint16)
-	}{{"generic", scanPQ4Generic}, {"avx2", scanPQ4AVX2}, {"avx512", scanPQ4AVX512}} {
+		f    func(lut, codes []uint8, m, nb int, thr uint16, out []uint16, hits []uint32)
+	}{{"generic", scanPQ4Generic}, {"avx2", scanPQ4AVX2}, {"avx512", scanPQ4AVX512}, {"avx512+gfni", scanPQ4GFNI}} {
 		b.Run(k.name, func(b *testing.B) {
 			b.SetBytes(int64(len(codes)))
 			for b.Loop() {
-				k.f(lut, codes, m, nb, out)
+				k.f(lut, codes, m, nb, 1000, out, hits)
 			}
 		})
 	}

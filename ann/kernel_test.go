@@ -2,6 +2,7 @@ package ann
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -27,24 +28,16 @@ func TestKernelsMatchGeneric(t *testing.T) {
 			}
 		}
 	}
-	for _, m := range []int{1, 2, 3, 4, 6, 64, 256, 392} {
-		lut := make([]uint8, m*16)
-		for i := range lut {
-			lut[i] = uint8(r.IntN(256 * 255 / 255 / max(1, m/257+1)))
-		}
+	for _, m := range []int{1, 2, 3, 4, 6, 20, 64, 256, 392} {
 		nb := 5
-		codes := make([]uint8, nb*m*16)
-		for i := range codes {
-			codes[i] = uint8(r.IntN(256))
-		}
-		want := make([]uint16, nb*32)
-		got := make([]uint16, nb*32)
-		scanPQ4Generic(lut, codes, m, nb, want)
-		scanPQ4(lut, codes, m, nb, got)
-		for i := range want {
-			if want[i] != got[i] {
-				t.Fatalf("m %d: scan[%d] generic %d, in use %d", m, i, want[i], got[i])
-			}
+		lut, codes := scanInputs(r, m, nb)
+		want, wantHits := make([]uint16, nb*32), make([]uint32, nb)
+		got, gotHits := make([]uint16, nb*32), make([]uint32, nb)
+		thr := uint16(r.IntN(m*lutMax + 1))
+		scanPQ4Generic(lut, codes, m, nb, thr, want, wantHits)
+		scanPQ4(lut, codes, m, nb, thr, got, gotHits)
+		if !slices.Equal(want, got) || !slices.Equal(wantHits, gotHits) {
+			t.Fatalf("m %d: scan in use differs from generic", m)
 		}
 		// The generic scan against a direct sum over unpacked codes.
 		for b := range nb {
@@ -60,9 +53,33 @@ func TestKernelsMatchGeneric(t *testing.T) {
 				if uint16(s) != want[b*32+j] {
 					t.Fatalf("m %d: block %d vector %d: %d, want %d", m, b, j, want[b*32+j], s)
 				}
+				if hit := wantHits[b]>>j&1 == 1; hit != (s <= int(thr)) {
+					t.Fatalf("m %d: block %d vector %d: sum %d, thr %d, hit %v", m, b, j, s, thr, hit)
+				}
 			}
 		}
 	}
+}
+
+// scanInputs makes a lookup table with entries up to lutMax (half of them
+// at the extremes, to exercise byte-sum overflow) and random codes.
+func scanInputs(r *rand.Rand, m, nb int) (lut, codes []uint8) {
+	lut = make([]uint8, m*16)
+	for i := range lut {
+		switch r.IntN(4) {
+		case 0:
+			lut[i] = lutMax
+		case 1:
+			lut[i] = 0
+		default:
+			lut[i] = uint8(r.IntN(lutMax + 1))
+		}
+	}
+	codes = make([]uint8, nb*m*16)
+	for i := range codes {
+		codes[i] = uint8(r.IntN(256))
+	}
+	return lut, codes
 }
 
 func randVec(r *rand.Rand, d int) []float32 {

@@ -69,11 +69,9 @@ func Merge(k int, parts ...Candidates) []Hit {
 		all = append(all, p.List...)
 		rerank = max(rerank, p.Rerank)
 	}
-	if rerank > 0 {
+	if rerank > 0 && len(all) > rerank {
 		slices.SortFunc(all, func(a, b Candidate) int { return cmpBy(lessApprox, a, b) })
-		if len(all) > rerank {
-			all = all[:rerank]
-		}
+		all = all[:rerank]
 	}
 	slices.SortFunc(all, func(a, b Candidate) int { return cmpBy(lessScore, a, b) })
 	if len(all) > k {

@@ -21,6 +21,7 @@ func init() {
 		fmDir     string
 		peers     []string
 		peerDir   string
+		subDims   int
 	)
 	cmd := &cobra.Command{
 		Use:   "ann",
@@ -41,6 +42,9 @@ index, on a synthetic face-like set ("faces") and Debian's Fashion-MNIST
 				sets = append(sets, annbench.Setting{Probe: pi, Rerank: ri})
 			}
 			opts := annbench.Options{TimeQueries: timeQ, Settings: sets, Threads: []int{1, 2}}
+			if subDims > 0 {
+				opts.Index = append(opts.Index, ann.WithSubspaceDims(subDims))
+			}
 			for _, p := range peers {
 				name, command, ok := strings.Cut(p, "=")
 				if !ok || command == "" {
@@ -102,6 +106,7 @@ index, on a synthetic face-like set ("faces") and Debian's Fashion-MNIST
 	f.IntVar(&q, "queries", 10000, "queries for recall")
 	f.IntVar(&timeQ, "time-queries", 2000, "queries timed per setting and thread count")
 	f.StringVar(&settings, "settings", "0/30,0/50,0/100,16/50,32/50", "partitioned settings: probe/rerank pairs (probe 0: all partitions)")
+	f.IntVar(&subDims, "subspace-dims", 0, "dimensions per 4-bit code of the partitioned index (0: the index default)")
 	f.StringVar(&fmDir, "fashion-mnist", annbench.FashionMNISTDir, "Fashion-MNIST directory")
 	f.StringArrayVar(&peers, "peer", nil, "external index run on the same files: NAME=COMMAND [ARGS] (see annbench.Peer); repeatable")
 	f.StringVar(&peerDir, "peer-dir", "", "directory for the files given to peers (default: a temporary one)")
