@@ -1,0 +1,161 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/celebrity-zones/cz/contracts"
+	"github.com/celebrity-zones/cz/coordinator"
+	"github.com/celebrity-zones/cz/engine"
+	"github.com/celebrity-zones/cz/executor"
+	"github.com/celebrity-zones/cz/internal/testenv"
+	"github.com/celebrity-zones/cz/jobs"
+	"github.com/celebrity-zones/cz/layout"
+	czpb "github.com/celebrity-zones/cz/proto"
+	"github.com/celebrity-zones/cz/sample"
+)
+
+// clusterTiming is short so that faults resolve within a test.
+var clusterTiming = coordinator.Timing{
+	Heartbeat: 150 * time.Millisecond, Election: 150 * time.Millisecond, LeaderLease: 100 * time.Millisecond,
+	Commit: 2 * time.Millisecond, LeaseTTL: 2 * time.Second, LeaseGrace: 4 * time.Second, ApplyTimeout: 3 * time.Second,
+}
+
+func quietLogger() *slog.Logger {
+	lvl := slog.LevelWarn
+	if os.Getenv("CZ_TEST_LOG") != "" {
+		lvl = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+}
+
+// fault is what a scenario does to the cluster once the daily job has
+// committed its first task. (Restarting every coordinator mid-job is
+// covered by executor.TestRestartEveryCoordinator.)
+type fault struct {
+	name string
+	long bool
+	hit  func(c *coordinator.LocalCluster) error
+}
+
+// TestClusterFaultsChangeNothing runs the first batch and the first day
+// of a sample on 3 coordinators and 2 executors (TLS, tokens, gossip, real
+// Raft over loopback), every bucket on versitygw, hits the cluster in the
+// middle of the daily job, and checks the ledger against the same sample
+// run on the embedded engine.
+func TestClusterFaultsChangeNothing(t *testing.T) {
+	faults := []fault{
+		{name: "kill the leader", hit: func(c *coordinator.LocalCluster) error { c.Kill(c.Leader()); return nil }},
+	}
+	srv := testenv.StartS3(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	photos, err := sample.LoadPhotos(testenv.Path(t, "dlib"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := sample.Options{Seed: 51, Days: 1, VideosPerDay: 6}
+
+	// The baseline: the embedded engine over its own buckets.
+	base := openS3World(t, srv, "base-", srv.Endpoint, true)
+	ans, err := sample.Generate(ctx, base.b, photos, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseJobs := runAll(t, base, ans)
+	problems, baseline := Check(ctx, base.b, base.work, baseJobs, ans, base.cfg, model, nil)
+	for _, p := range problems {
+		t.Errorf("embedded run: %s", p)
+	}
+
+	for i, f := range faults {
+		t.Run(f.name, func(t *testing.T) {
+			if f.long && !long() {
+				t.Skip("long scenario: make e2e")
+			}
+			w := openS3World(t, srv, fmt.Sprintf("f%d-", i), srv.Endpoint, true)
+			if _, err := sample.Generate(ctx, w.b, photos, opt); err != nil {
+				t.Fatal(err)
+			}
+			finished, hit := runOnCluster(t, ctx, w, ans, f)
+			if !hit {
+				t.Fatal("the fault never happened: the daily job showed no progress before it ended")
+			}
+			problems, _ := Check(ctx, w.b, w.work, finished, ans, w.cfg, model, baseline)
+			for _, p := range problems {
+				t.Error(p)
+			}
+		})
+	}
+}
+
+// runOnCluster runs the sample's first batch and first day on a fresh
+// cluster, applying f during the daily job; it returns the finished jobs
+// and whether the fault was applied.
+func runOnCluster(t *testing.T, ctx context.Context, w s3World, ans *sample.Answer, f fault) ([]*engine.Job, bool) {
+	t.Helper()
+	certs := t.TempDir()
+	if err := coordinator.GenerateCerts(certs, []string{"127.0.0.1"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	sec := coordinator.Files(certs, "e2e-token")
+	c, err := coordinator.StartLocalCluster(t.TempDir(), 3, sec, w.work, clusterTiming, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	xctx, stopExecutors := context.WithCancel(ctx)
+	defer func() { stopExecutors(); wg.Wait() }()
+	for _, id := range []string{"x1", "x2"} {
+		x, err := executor.New(executor.Config{ID: id, Resources: engine.Resources{CPU: 2, MemoryMB: 4096}, Bucket: w.work,
+			Security: sec, Seeds: c.Seeds(), GossipBind: "127.0.0.1:0", DrainTimeout: time.Second, Logger: quietLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); x.Run(xctx) }()
+	}
+	cl, err := coordinator.Dial(c.APIAddrs, coordinator.Security{CAFile: sec.CAFile, Token: sec.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	batch, _ := contracts.ParseBatchID(ans.Batches[0].Batch)
+	day, _ := contracts.ParseDate(ans.Days[0])
+	hit := false
+	var finished []*engine.Job
+	for _, spec := range []engine.JobSpec{jobs.BatchSpec(batch, w.cfg), jobs.DailySpec(day, w.cfg)} {
+		id, err := cl.Submit(ctx, spec, spec.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, err := cl.Wait(ctx, id, func(sum *czpb.JobSummary) {
+			if !hit && strings.HasPrefix(sum.Name, layout.DailyRunner) && sum.Committed > 0 {
+				hit = true
+				if err := f.hit(c); err != nil {
+					t.Errorf("%s: %v", f.name, err)
+				}
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.State != engine.JobSucceeded {
+			t.Fatalf("%s: %s: %s", spec.Name, j.State, j.Error)
+		}
+		finished = append(finished, j)
+	}
+	return finished, hit
+}
