@@ -26,6 +26,14 @@ type LocalCluster struct {
 	configs  []Config
 }
 
+// LoopbackTiming suits a cluster on one machine's loopback (tests, local
+// trials): elections in a few hundred milliseconds, executor leases that
+// expire after two seconds with a four-second grace after a new leader.
+var LoopbackTiming = Timing{
+	Heartbeat: 150 * time.Millisecond, Election: 150 * time.Millisecond, LeaderLease: 100 * time.Millisecond,
+	Commit: 2 * time.Millisecond, LeaseTTL: 2 * time.Second, LeaseGrace: 4 * time.Second, ApplyTimeout: 3 * time.Second,
+}
+
 // StartLocalCluster starts size coordinators under dir.
 func StartLocalCluster(dir string, size int, sec Security, bucket store.Bucket, timing Timing, logger *slog.Logger) (*LocalCluster, error) {
 	if logger == nil {

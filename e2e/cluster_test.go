@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -20,20 +18,6 @@ import (
 	czpb "github.com/celebrity-zones/cz/proto"
 	"github.com/celebrity-zones/cz/sample"
 )
-
-// clusterTiming is short so that faults resolve within a test.
-var clusterTiming = coordinator.Timing{
-	Heartbeat: 150 * time.Millisecond, Election: 150 * time.Millisecond, LeaderLease: 100 * time.Millisecond,
-	Commit: 2 * time.Millisecond, LeaseTTL: 2 * time.Second, LeaseGrace: 4 * time.Second, ApplyTimeout: 3 * time.Second,
-}
-
-func quietLogger() *slog.Logger {
-	lvl := slog.LevelWarn
-	if os.Getenv("CZ_TEST_LOG") != "" {
-		lvl = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
-}
 
 // fault is what a scenario does to the cluster once the daily job has
 // committed its first task. (Restarting every coordinator mid-job is
@@ -107,7 +91,7 @@ func runOnCluster(t *testing.T, ctx context.Context, w s3World, ans *sample.Answ
 		t.Fatal(err)
 	}
 	sec := coordinator.Files(certs, "e2e-token")
-	c, err := coordinator.StartLocalCluster(t.TempDir(), 3, sec, w.work, clusterTiming, quietLogger())
+	c, err := coordinator.StartLocalCluster(t.TempDir(), 3, sec, w.work, coordinator.LoopbackTiming, testenv.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +104,7 @@ func runOnCluster(t *testing.T, ctx context.Context, w s3World, ans *sample.Answ
 	defer func() { stopExecutors(); wg.Wait() }()
 	for _, id := range []string{"x1", "x2"} {
 		x, err := executor.New(executor.Config{ID: id, Resources: engine.Resources{CPU: 2, MemoryMB: 4096}, Bucket: w.work,
-			Security: sec, Seeds: c.Seeds(), GossipBind: "127.0.0.1:0", DrainTimeout: time.Second, Logger: quietLogger()})
+			Security: sec, Seeds: c.Seeds(), GossipBind: "127.0.0.1:0", DrainTimeout: time.Second, Logger: testenv.Logger()})
 		if err != nil {
 			t.Fatal(err)
 		}

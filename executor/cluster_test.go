@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,22 +18,14 @@ import (
 	"github.com/celebrity-zones/cz/engine"
 	"github.com/celebrity-zones/cz/engine/testops"
 	"github.com/celebrity-zones/cz/executor"
+	"github.com/celebrity-zones/cz/internal/testenv"
 	czpb "github.com/celebrity-zones/cz/proto"
 	"github.com/celebrity-zones/cz/store"
 )
 
-var timing = coordinator.Timing{
-	Heartbeat: 150 * time.Millisecond, Election: 150 * time.Millisecond, LeaderLease: 100 * time.Millisecond,
-	Commit: 2 * time.Millisecond, LeaseTTL: 2 * time.Second, LeaseGrace: 4 * time.Second, ApplyTimeout: 3 * time.Second,
-}
+var timing = coordinator.LoopbackTiming
 
-func logger() *slog.Logger {
-	lvl := slog.LevelWarn
-	if os.Getenv("CZ_TEST_LOG") != "" {
-		lvl = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
-}
+func logger() *slog.Logger { return testenv.Logger() }
 
 type harness struct {
 	t       *testing.T

@@ -5,6 +5,7 @@
 package testenv
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -31,6 +32,16 @@ func DepsDir() string {
 		return d
 	}
 	return filepath.Join(RepoRoot(), ".deps")
+}
+
+// Logger is a quiet logger for tests: warnings and errors only, unless
+// CZ_TEST_LOG is set.
+func Logger() *slog.Logger {
+	lvl := slog.LevelWarn
+	if os.Getenv("CZ_TEST_LOG") != "" {
+		lvl = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 }
 
 // Path returns a path inside the deps folder, failing the test if it is
