@@ -8,13 +8,19 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/celebrity-zones/cz/contracts"
 	"github.com/celebrity-zones/cz/coordinator"
 	"github.com/celebrity-zones/cz/engine"
+	"github.com/celebrity-zones/cz/internal/testenv"
+	"github.com/celebrity-zones/cz/jobs"
+	"github.com/celebrity-zones/cz/layout"
+	"github.com/celebrity-zones/cz/sample"
 	"github.com/celebrity-zones/cz/store"
 )
 
@@ -30,8 +36,10 @@ func freePort(t *testing.T) string {
 // TestProcesses runs the real binary: 3 `cz coordinator` and 2 `cz
 // executor` processes on loopback with mutual TLS and a token; `cz submit`
 // sends a job, the leader process is SIGKILLed mid-job, the job finishes
-// with the right answer, `cz status` shows it, and the executors drain
-// on SIGTERM.
+// with the right answer, `cz status` shows it; then the new-zone batch and
+// daily runners, submitted with `cz submit`, run over buckets on a real
+// versitygw and match the embedded engine's predictions; and the
+// executors drain on SIGTERM.
 func TestProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and starts the cz binary")
@@ -46,8 +54,16 @@ func TestProcesses(t *testing.T) {
 	if out, err := exec.Command(bin, "certs", "--dir", certs).CombinedOutput(); err != nil {
 		t.Fatalf("cz certs: %v\n%s", err, out)
 	}
+	// Every process reaches the runners' buckets on a real S3 gateway.
+	s3 := testenv.StartS3(t)
+	s3env := map[string]string{"CZ_S3_ENDPOINT": s3.Endpoint, "CZ_S3_PATH_STYLE": "true", "CZ_S3_REGION": "us-east-1",
+		"AWS_ACCESS_KEY_ID": s3.AccessKey, "AWS_SECRET_ACCESS_KEY": s3.SecretKey}
 	env := append(os.Environ(), "CZ_CA="+filepath.Join(certs, "ca.pem"), "CZ_CERT="+filepath.Join(certs, "node.pem"),
 		"CZ_KEY="+filepath.Join(certs, "node-key.pem"), "CZ_TOKEN=proc-token")
+	for k, v := range s3env {
+		t.Setenv(k, v)
+		env = append(env, k+"="+v)
+	}
 	storeDir := filepath.Join(dir, "store")
 	os.MkdirAll(storeDir, 0o755)
 
@@ -103,7 +119,7 @@ func TestProcesses(t *testing.T) {
 			"--store", storeDir, "--cpus", "2", "--memory-mb", "1024", "--drain-timeout", "10s")
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cl, err := coordinator.Dial(apis, coordinator.Security{CAFile: filepath.Join(certs, "ca.pem"), Token: "proc-token"})
 	if err != nil {
@@ -182,6 +198,10 @@ func TestProcesses(t *testing.T) {
 		t.Fatalf("cz status: %v\n%s", err, out)
 	}
 
+	// The runners, submitted with the CLI to the processes, give the same
+	// predictions as the embedded engine on the same sample.
+	runnersOnProcesses(t, ctx, bin, env, apis, s3)
+
 	// Executors drain on SIGTERM and exit cleanly.
 	for _, p := range procs[3:] {
 		p.cmd.Process.Signal(syscall.SIGTERM)
@@ -190,5 +210,79 @@ func TestProcesses(t *testing.T) {
 		if err := p.cmd.Wait(); err != nil {
 			t.Errorf("executor after SIGTERM: %v\n%s", err, p.out.String())
 		}
+	}
+}
+
+// runnersOnProcesses runs the new-zone batch and the daily runner on the
+// process cluster over versitygw buckets, and compares the day's
+// predicted rows with the embedded engine's over the same sample.
+func runnersOnProcesses(t *testing.T, ctx context.Context, bin string, env, apis []string, s3 *testenv.S3Server) {
+	t.Helper()
+	photos, err := sample.LoadPhotos(testenv.Path(t, "dlib"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := sample.Options{Seed: 61, Days: 1, VideosPerDay: 4}
+	cfg := jobs.Config{Partitions: 2, Buckets: layout.Config{
+		External: s3.Bucket(t, "").URL(), Internal: s3.Bucket(t, "").URL(), Content: s3.Bucket(t, "").URL()}}
+	b, err := layout.Open(ctx, cfg.Buckets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans, err := sample.Generate(ctx, b, photos, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buckets := []string{"--external", cfg.Buckets.External, "--internal", cfg.Buckets.Internal, "--content", cfg.Buckets.Content,
+		"--partitions", "2", "--coordinator", strings.Join(apis, ","), "--wait"}
+	for _, args := range [][]string{{"submit", "batch", "--batch", ans.Batches[0].Batch}, {"submit", "daily", "--date", ans.Days[0]}} {
+		sub := exec.CommandContext(ctx, bin, append(args, buckets...)...)
+		sub.Env = env
+		if out, err := sub.CombinedOutput(); err != nil {
+			t.Fatalf("cz %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	day, _ := contracts.ParseDate(ans.Days[0])
+	data, err := store.ReadAll(ctx, b.External, layout.PredictedDaily(day))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := contracts.ParsePredicted("cluster", bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range got {
+		got[i].JobID = ""
+	}
+
+	dir := t.TempDir()
+	lcfg := jobs.LocalConfig(dir)
+	lcfg.Partitions = 2
+	lb, err := layout.Open(ctx, lcfg.Buckets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lans, err := sample.Generate(ctx, lb, photos, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	work, _ := store.OpenDir(filepath.Join(dir, "engine"))
+	eng, err := jobs.StartLocal(work, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	want := predicted(t, ctx, lb, lans, lcfg, func(s engine.JobSpec) *engine.Job {
+		j, err := eng.Run(ctx, s, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	})
+	if len(want) == 0 {
+		t.Fatal("the embedded run identified nobody: the comparison proves nothing")
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("the process cluster's predictions differ from the embedded engine's:\ncluster %+v\nlocal   %+v", got, want)
 	}
 }
