@@ -10,6 +10,7 @@ import (
 
 	"github.com/celebrity-zones/cz/engine"
 	czpb "github.com/celebrity-zones/cz/proto"
+	"github.com/celebrity-zones/cz/scaling"
 )
 
 // leaderState is the machinery that runs only while this node leads, for
@@ -23,6 +24,7 @@ type leaderState struct {
 	cancel  context.CancelFunc
 	runDone chan struct{}
 	reaped  chan struct{}
+	scaled  chan struct{}
 
 	mu     sync.Mutex
 	execs  map[string]*remoteExec
@@ -43,7 +45,7 @@ func (n *Node) startLeading() (*leaderState, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &leaderState{n: n, term: term, ctx: ctx, cancel: cancel, runDone: make(chan struct{}), reaped: make(chan struct{}),
-		execs: map[string]*remoteExec{}, leases: map[string]time.Time{}}
+		scaled: make(chan struct{}), execs: map[string]*remoteExec{}, leases: map[string]time.Time{}}
 	l.eng = engine.New(engine.Config{Bucket: n.cfg.Bucket, FSM: n.fsm, Log: raftLog{r: n.raft, timeout: t.ApplyTimeout},
 		Logger: n.logger.With("term", term)})
 	var alive []*engine.ExecutorStatus
@@ -71,7 +73,23 @@ func (n *Node) startLeading() (*leaderState, error) {
 		}
 	}()
 	go l.reap()
+	go l.scale()
 	return l, nil
+}
+
+// scale runs the executor autoscaler, if one is configured, for this term.
+func (l *leaderState) scale() {
+	defer close(l.scaled)
+	sc := l.n.cfg.Scaling
+	if sc.Group == nil {
+		return
+	}
+	every := sc.Every
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	s := &scaling.Scaler{Policy: sc.Policy, Group: sc.Group, Load: scaling.EngineLoad(l.eng), Log: l.n.logger.With("term", l.term)}
+	s.Run(l.ctx, every)
 }
 
 func (l *leaderState) dead() bool {
@@ -87,6 +105,7 @@ func (l *leaderState) stop() {
 	l.cancel()
 	<-l.runDone
 	<-l.reaped
+	<-l.scaled
 	l.mu.Lock()
 	for _, rx := range l.execs {
 		rx.close()

@@ -32,6 +32,7 @@ import (
 	"github.com/hashicorp/raft-wal/metadb"
 
 	"github.com/celebrity-zones/cz/engine"
+	"github.com/celebrity-zones/cz/scaling"
 	"github.com/celebrity-zones/cz/store"
 )
 
@@ -94,6 +95,17 @@ type Config struct {
 	Logger            *slog.Logger
 	// Applied, when set, sees every command the replica applies.
 	Applied func(index uint64, cmd []byte)
+	// Scaling, when its Group is set, resizes the executor group from the
+	// engine's load while this node leads (transient executors).
+	Scaling Scaling
+}
+
+// Scaling configures the leader's executor autoscaling.
+type Scaling struct {
+	Group  scaling.Autoscaler
+	Policy scaling.Policy
+	// Every is how often the load is measured (default 10 s).
+	Every time.Duration
 }
 
 // Node is one coordinator.

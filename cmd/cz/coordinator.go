@@ -13,6 +13,7 @@ import (
 
 	"github.com/celebrity-zones/cz/coordinator"
 	"github.com/celebrity-zones/cz/engine/web"
+	"github.com/celebrity-zones/cz/scaling"
 )
 
 // securityFlags adds the cluster's security flags: the certificate files
@@ -60,6 +61,7 @@ func init() {
 		peers, storeURL, listen, gossip    string
 		seeds, httpAddr, raftBind, raftAdv string
 		leaseTTL, leaseGrace               time.Duration
+		autoscale                          string
 	)
 	cmd := &cobra.Command{
 		Use:   "coordinator",
@@ -112,6 +114,14 @@ See docs/distributed.md.`,
 				cfg.Timing.LeaseGrace = leaseGrace
 			}
 			cfg.Logger = slog.Default()
+			if autoscale != "" {
+				if cfg.Scaling.Group, err = scaling.Open(ctx, autoscale); err != nil {
+					return fmt.Errorf("--autoscale: %w", err)
+				}
+				if cfg.Scaling.Policy.PerExecutor.CPU <= 0 {
+					return fmt.Errorf("--executor-cpus: an autoscaled executor must offer at least one CPU slot")
+				}
+			}
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
 				return fmt.Errorf("--listen: %w", err)
@@ -166,6 +176,14 @@ See docs/distributed.md.`,
 	fl.StringVar(&httpAddr, "http", "", "serve the status page here (such as 127.0.0.1:8080)")
 	fl.DurationVar(&leaseTTL, "lease", 0, "executor lease (default 6s)")
 	fl.DurationVar(&leaseGrace, "lease-grace", 0, "what a new leader gives executors to reconnect (default 12s)")
+	fl.StringVar(&autoscale, "autoscale", "", "resize the executor group while leading: aws:SPOT_ASG[,ON_DEMAND_ASG] or local:COMMAND ARGS (empty: no autoscaling)")
+	fl.IntVar(&cfg.Scaling.Policy.PerExecutor.CPU, "executor-cpus", 4, "CPU slots one autoscaled executor offers")
+	fl.IntVar(&cfg.Scaling.Policy.PerExecutor.GPU, "executor-gpus", 1, "GPU slots one autoscaled executor offers")
+	fl.Int64Var(&cfg.Scaling.Policy.PerExecutor.MemoryMB, "executor-memory-mb", 15000, "memory one autoscaled executor offers, in MB")
+	fl.IntVar(&cfg.Scaling.Policy.Max, "max-executors", 8, "most autoscaled executors")
+	fl.IntVar(&cfg.Scaling.Policy.Min, "min-executors", 0, "fewest autoscaled executors (0: none while idle)")
+	fl.DurationVar(&cfg.Scaling.Policy.IdleAfter, "idle-after", 10*time.Minute, "scale to --min-executors after this long without work")
+	fl.DurationVar(&cfg.Scaling.Every, "scale-every", 10*time.Second, "how often the leader measures the load")
 	cmd.MarkFlagRequired("id")
 	securityFlags(cmd, &cfg.Security, true)
 	root.AddCommand(cmd)
