@@ -59,6 +59,7 @@ module "cluster" {
   client_security_group_ids = [module.triggers.security_group_id]
   admin_cidrs               = var.admin_cidrs
   cluster_secret_arn        = var.cluster_secret_arn
+  engine_store              = "s3://${module.buckets.internal_bucket}/engine"
   log_group_names           = { coordinator = local.log_groups.coordinator, executor = local.log_groups.executor }
   executor_group_names      = local.executor_groups
 

@@ -8,7 +8,7 @@ data "aws_region" "current" {}
 
 locals {
   coordinators = { for i, ip in var.coordinator_ips : "c${i + 1}" => { ip = ip, subnet = var.subnet_ids[i] } }
-  peers        = join(",", [for id, c in local.coordinators : "${id}=${c.ip}:${var.ports.raft}"])
+  peers        = join(",", [for id, c in local.coordinators : "${id}=${c.ip}:${var.ports.raft}=${c.ip}:${var.ports.api}"])
   seeds        = join(",", [for c in local.coordinators : "${c.ip}:${var.ports.gossip}"])
   api_addrs    = join(",", [for c in local.coordinators : "${c.ip}:${var.ports.api}"])
   groups = {
@@ -114,6 +114,7 @@ resource "aws_instance" "coordinator" {
     ip         = each.value.ip
     peers      = local.peers
     seeds      = local.seeds
+    store      = var.engine_store
     ports      = var.ports
     region     = data.aws_region.current.name
     secret_arn = var.cluster_secret_arn
@@ -154,6 +155,7 @@ resource "aws_launch_template" "executor" {
   user_data = base64encode(templatefile("${path.module}/executor.sh.tftpl", {
     seeds      = local.seeds
     api_addrs  = local.api_addrs
+    store      = var.engine_store
     ports      = var.ports
     region     = data.aws_region.current.name
     secret_arn = var.cluster_secret_arn

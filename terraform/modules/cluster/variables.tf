@@ -86,6 +86,11 @@ variable "ports" {
   }
 }
 
+variable "engine_store" {
+  description = "The engine's store (attempt outputs, manifests, event logs) that coordinators and executors share, such as s3://internal-bucket/engine."
+  type        = string
+}
+
 variable "cluster_secret_arn" {
   description = "Secrets Manager secret (JSON: ca_pem, cert_pem, key_pem, token) that coordinators and executors read at boot for mutual TLS and the client token."
   type        = string
