@@ -91,10 +91,11 @@ func RunSample(ctx context.Context, photosDir string, opt sample.Options, c Conf
 	if _, err := sample.Review(ctx, b.External, ans, time.Now()); err != nil {
 		return run, err
 	}
-	if run.Quality, err = ComputeQuality(ctx, b.External, time.Now()); err != nil {
+	if err := submit(QualitySpec(c, time.Now())); err != nil {
 		return run, err
 	}
-	return run, StoreQuality(ctx, b.Internal, run.Quality)
+	run.Quality, err = LoadQuality(ctx, b.Internal)
+	return run, err
 }
 
 // Score compares identified zones per video with the known answer, over

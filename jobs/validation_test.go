@@ -5,6 +5,7 @@ import (
 	"context"
 	"math"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -43,19 +44,54 @@ func validatedFile(t *testing.T, b store.Bucket, runner contracts.Runner, run st
 	}
 }
 
-func TestComputeQuality(t *testing.T) {
+// runQuality runs the quality job on an embedded engine over a local
+// layout and returns the stored report.
+func runQuality(t *testing.T, dir string, partitions int) *QualityReport {
+	t.Helper()
 	ctx := context.Background()
-	ext, _ := store.OpenDir(t.TempDir())
+	c := LocalConfig(dir)
+	c.Partitions = partitions
+	work, _ := store.OpenDir(filepath.Join(dir, "engine"))
+	l, err := StartLocal(work, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := l.Run(ctx, QualitySpec(c, time.Now()), ""); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := layout.Open(ctx, c.Buckets)
+	rep, err := LoadQuality(ctx, b.Internal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// localExternal opens the external bucket of the local layout under dir.
+func localExternal(t *testing.T, dir string) store.Bucket {
+	t.Helper()
+	b, err := layout.Open(context.Background(), LocalConfig(dir).Buckets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.External
+}
+
+// TestQualityJob computes the key metrics through the quality job (its
+// verdicts shuffled by zone and run to two reducers), with files spread
+// over three tasks, and a bad file reported but not fatal.
+func TestQualityJob(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	ext := localExternal(t, dir)
 	C, I, U := contracts.VerdictCorrect, contracts.VerdictIncorrect, contracts.VerdictUnsure
 	validatedFile(t, ext, contracts.DailyRunner, "2026-11-02", map[string][]contracts.Verdict{zoneA: {C, C, I}, zoneB: {C}})
 	validatedFile(t, ext, contracts.DailyRunner, "2026-11-01", map[string][]contracts.Verdict{zoneA: {C, U}})
 	validatedFile(t, ext, contracts.NewBatchRunner, "2026-11-04@1", map[string][]contracts.Verdict{zoneB: {I, C}})
 	store.PutBytes(ctx, ext, layout.ValidatedPrefix(layout.DailyRunner)+"2026-11-03.csv", []byte("content_uuid,verdict\nx,maybe\n"))
 
-	rep, err := ComputeQuality(ctx, ext, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := runQuality(t, dir, 3)
 	if o := rep.Overall; o.Correct != 5 || o.Incorrect != 2 || o.Unsure != 1 || math.Abs(o.Precision-5.0/7) > 1e-9 {
 		t.Errorf("overall = %+v, want 5 correct, 2 incorrect, 1 unsure, precision 5/7", o)
 	}
@@ -78,25 +114,23 @@ func TestComputeQuality(t *testing.T) {
 	if len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0], "2026-11-03.csv") {
 		t.Errorf("problems = %v, want one naming 2026-11-03.csv", rep.Problems)
 	}
-	in, _ := store.OpenDir(t.TempDir())
-	if err := StoreQuality(ctx, in, rep); err != nil {
-		t.Fatal(err)
-	}
-	back, err := LoadQuality(ctx, in)
-	if err != nil || back.Overall != rep.Overall {
-		t.Fatalf("stored report read back as %+v (%v)", back, err)
-	}
 }
 
 func TestQualityPage(t *testing.T) {
-	ext, _ := store.OpenDir(t.TempDir())
+	dir := t.TempDir()
+	ext := localExternal(t, dir)
 	in, _ := store.OpenDir(t.TempDir())
+	req := httptest.NewRequest("GET", "/quality", nil)
+	if body, err := QualityPage(in).Body(req); err != nil || !strings.Contains(string(body), "No metrics yet") {
+		t.Errorf("page before any quality job = %q (%v), want it to say there are no metrics yet", body, err)
+	}
 	C, I := contracts.VerdictCorrect, contracts.VerdictIncorrect
 	validatedFile(t, ext, contracts.DailyRunner, "2026-11-01", map[string][]contracts.Verdict{zoneA: {C, I}})
 	validatedFile(t, ext, contracts.DailyRunner, "2026-11-02", map[string][]contracts.Verdict{zoneA: {C}})
-	page := QualityPage(in, ext)
-	req := httptest.NewRequest("GET", "/quality", nil)
-	body, err := page.Body(req)
+	if err := StoreQuality(context.Background(), in, runQuality(t, dir, 2)); err != nil {
+		t.Fatal(err)
+	}
+	body, err := QualityPage(in).Body(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -98,9 +98,9 @@ func (f *runFlags) serve(src web.Source, metrics *engine.Metrics, c jobs.Config)
 	}
 	var h http.Handler
 	if metrics != nil {
-		h = web.Handler(src, metrics.Registry, slog.Default(), jobs.QualityPage(b.Internal, b.External))
+		h = web.Handler(src, metrics.Registry, slog.Default(), jobs.QualityPage(b.Internal))
 	} else {
-		h = web.Handler(src, nil, slog.Default(), jobs.QualityPage(b.Internal, b.External))
+		h = web.Handler(src, nil, slog.Default(), jobs.QualityPage(b.Internal))
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
@@ -169,32 +169,12 @@ func init() {
 	var fq runFlags
 	quality := &cobra.Command{
 		Use:   "quality",
-		Short: "Compute the key metrics from the QC team's validated data and store them for the status page",
+		Short: "Compute the key metrics from the QC team's validated data (a job) and store them for the status page",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			buckets, err := bucketConfig(fq.dir, fq.buckets)
-			if err != nil {
-				return err
-			}
-			b, err := layout.Open(cmd.Context(), buckets)
-			if err != nil {
-				return err
-			}
-			rep, err := jobs.ComputeQuality(cmd.Context(), b.External, time.Now())
-			if err != nil {
-				return err
-			}
-			if err := jobs.StoreQuality(cmd.Context(), b.Internal, rep); err != nil {
-				return err
-			}
-			fmt.Printf("overall precision %.3f over %d verdicts, %d runs, %d zones\n", rep.Overall.Precision, rep.Overall.Total(), len(rep.Runs), len(rep.Zones))
-			for _, p := range rep.Problems {
-				fmt.Println("skipped:", p)
-			}
-			return nil
+			return runJob(&fq, func(c jobs.Config) engine.JobSpec { return jobs.QualitySpec(c, time.Now()) })
 		},
 	}
-	quality.Flags().StringVar(&fq.dir, "dir", "", "local directory holding the three buckets")
-	addBucketFlags(quality, &fq.buckets)
+	fq.add(quality, true)
 	root.AddCommand(quality)
 }
 
