@@ -53,23 +53,10 @@ func predicted(t *testing.T, ctx context.Context, b *layout.Buckets, ans *sample
 	return rows
 }
 
-// TestDailyRunnerOnCluster runs the daily runner on the sample on 3
-// coordinators and 2 executors with every bucket on a real S3 gateway
-// (versitygw), kills the leader while the daily job runs, and matches the
-// predictions of the embedded engine over the same sample.
-func TestDailyRunnerOnCluster(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the face pipeline twice")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	photos, err := sample.LoadPhotos(testenv.Path(t, "dlib"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt := sample.Options{Seed: 5, Days: 1, VideosPerDay: 6}
-
-	// The reference: the embedded engine over directories.
+// embeddedPredictions runs the sample of opt on the embedded engine over
+// directories: the reference the clusters must match.
+func embeddedPredictions(t *testing.T, ctx context.Context, photos *sample.Photos, opt sample.Options) []contracts.PredictedRow {
+	t.Helper()
 	dir := t.TempDir()
 	lcfg := jobs.LocalConfig(dir)
 	lcfg.Partitions = 2
@@ -89,6 +76,7 @@ func TestDailyRunnerOnCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer eng.Close()
 	want := predicted(t, ctx, lb, lans, lcfg, func(s engine.JobSpec) *engine.Job {
 		j, err := eng.Run(ctx, s, "")
 		if err != nil {
@@ -96,10 +84,29 @@ func TestDailyRunnerOnCluster(t *testing.T) {
 		}
 		return j
 	})
-	eng.Close()
 	if len(want) == 0 {
-		t.Fatal("the reference run identified nobody: the comparison proves nothing")
+		t.Fatal("the embedded run identified nobody: the comparison proves nothing")
 	}
+	return want
+}
+
+// TestDailyRunnerOnCluster runs the daily runner on the sample on 3
+// coordinators and 2 executors with every bucket on a real S3 gateway
+// (versitygw), kills the leader while the daily job runs, and matches the
+// predictions of the embedded engine over the same sample.
+func TestDailyRunnerOnCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the face pipeline twice")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	photos, err := sample.LoadPhotos(testenv.Path(t, "dlib"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := sample.Options{Seed: 5, Days: 1, VideosPerDay: 6}
+
+	want := embeddedPredictions(t, ctx, photos, opt)
 
 	// The cluster, every bucket on versitygw.
 	s3 := testenv.StartS3(t)

@@ -255,33 +255,7 @@ func runnersOnProcesses(t *testing.T, ctx context.Context, bin string, env, apis
 		got[i].JobID = ""
 	}
 
-	dir := t.TempDir()
-	lcfg := jobs.LocalConfig(dir)
-	lcfg.Partitions = 2
-	lb, err := layout.Open(ctx, lcfg.Buckets)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lans, err := sample.Generate(ctx, lb, photos, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	work, _ := store.OpenDir(filepath.Join(dir, "engine"))
-	eng, err := jobs.StartLocal(work, 2, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
-	want := predicted(t, ctx, lb, lans, lcfg, func(s engine.JobSpec) *engine.Job {
-		j, err := eng.Run(ctx, s, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return j
-	})
-	if len(want) == 0 {
-		t.Fatal("the embedded run identified nobody: the comparison proves nothing")
-	}
+	want := embeddedPredictions(t, ctx, photos, opt)
 	if !slices.Equal(got, want) {
 		t.Fatalf("the process cluster's predictions differ from the embedded engine's:\ncluster %+v\nlocal   %+v", got, want)
 	}
