@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -188,6 +189,9 @@ func (a *applier) assign(as Assignment) error {
 	if t.State != TaskReady && t.State != TaskRunning {
 		return fmt.Errorf("task is %s", t.State)
 	}
+	if !j.UpstreamCommitted(st.Name) {
+		return fmt.Errorf("an upstream task was re-opened and has not committed again")
+	}
 	if as.Attempt.Attempt != len(t.Attempts)+1 {
 		return fmt.Errorf("stale plan: next attempt is %d", len(t.Attempts)+1)
 	}
@@ -210,7 +214,7 @@ func (a *applier) assign(as Assignment) error {
 	e.Running++
 	e.ModifyIndex = a.index
 	at := &Attempt{Num: as.Attempt.Attempt, Executor: e.ID, State: AttemptAssigned, Speculative: as.Speculative,
-		Assigned: a.now, ModifyIndex: a.index}
+		Assigned: a.now, CreateIndex: a.index, ModifyIndex: a.index}
 	t.Attempts = append(t.Attempts, at)
 	a.attemptEvent(j.ID, st.Name, t.Partition, at)
 	a.setTask(j, st, t, TaskRunning)
@@ -251,6 +255,9 @@ func (a *applier) report(rep Report) error {
 			return fmt.Errorf("attempt is already %s", at.State)
 		}
 		at.Fatal = rep.Fatal
+		if rep.LostInput != nil && !rep.Fatal {
+			return a.lostInput(j, st, t, at, *rep.LostInput, rep.Error)
+		}
 		a.setAttempt(j, st, t, at, AttemptFailed, rep.Error)
 		t.Failures++
 		a.afterAttemptDied(j, st, t, at)
@@ -303,7 +310,7 @@ func (a *applier) commit(j *Job, st *Stage, t *TaskStatus, at *Attempt, outputs 
 		}
 		return fmt.Errorf("commit denied: %s", reason)
 	}
-	t.Committed, t.Outputs = at.Num, outputs
+	t.Committed, t.Outputs, t.CommitIndex = at.Num, outputs, a.index
 	a.setAttempt(j, st, t, at, AttemptCommitted, "")
 	// The executor now holds this partition's input (an index shard, say):
 	// later tasks with the same locality key prefer it.
@@ -324,7 +331,7 @@ func (a *applier) commit(j *Job, st *Stage, t *TaskStatus, at *Attempt, outputs 
 	// Start the stages whose upstream is now all committed.
 	all := true
 	for _, down := range j.Stages {
-		if down.State == TaskWaiting && a.upstreamDone(j, down.Name) {
+		if down.State == TaskWaiting && j.UpstreamCommitted(down.Name) {
 			a.setStage(j, down, TaskReady)
 			for _, dt := range down.Tasks {
 				a.setTask(j, down, dt, TaskReady)
@@ -338,13 +345,60 @@ func (a *applier) commit(j *Job, st *Stage, t *TaskStatus, at *Attempt, outputs 
 	return nil
 }
 
-func (a *applier) upstreamDone(j *Job, stage string) bool {
-	for _, up := range j.Spec.Stage(stage).Upstream {
-		if j.Stage(up).State != TaskCommitted {
-			return false
-		}
+// lostInput fails attempt at, which could not read the committed output
+// of upstream task in, without counting a failure: it re-opens that task
+// (a new attempt recomputes the output) unless the output at read has
+// already been replaced, and the scheduler holds at's task back until
+// the upstream stage has committed again. A task whose output is lost
+// more than MaxAttempts times fails the job.
+func (a *applier) lostInput(j *Job, st *Stage, t *TaskStatus, at *Attempt, in InputRef, msg string) error {
+	ss := j.Spec.Stage(st.Name)
+	ut := j.Task(in.Stage, in.Partition)
+	if ut == nil || !slices.Contains(ss.Upstream, in.Stage) {
+		// Not an input of this task: an operator bug, counted as a failure.
+		a.setAttempt(j, st, t, at, AttemptFailed, fmt.Sprintf("%s (its lost input %s is not a partition of an upstream stage of %s)", msg, in, st.Name))
+		t.Failures++
+		a.afterAttemptDied(j, st, t, at)
+		return nil
 	}
-	return true
+	at.LostInput = &in
+	a.setAttempt(j, st, t, at, AttemptFailed, msg)
+	// The attempt read the output committed before it was assigned; a
+	// later commit replaced it, and a task not committed is re-running.
+	if ut.State == TaskCommitted && ut.CommitIndex <= at.CreateIndex {
+		if ut.Reopened >= j.Spec.MaxAttempts {
+			a.afterAttemptDied(j, st, t, at)
+			if !j.State.Terminal() && len(t.Live()) == 0 {
+				a.failTask(j, st, t, fmt.Sprintf("task %s/p%d: the output of %s was lost %d times (max_attempts %d), last: %s",
+					st.Name, t.Partition, in, ut.Reopened+1, j.Spec.MaxAttempts, msg))
+			}
+			return nil
+		}
+		a.reopen(j, j.Stage(in.Stage), ut, fmt.Sprintf("output of attempt %d lost, found by %s/p%d/a%d: %s", ut.Committed, st.Name, t.Partition, at.Num, msg))
+	}
+	a.afterAttemptDied(j, st, t, at)
+	return nil
+}
+
+// reopen moves a committed task, and its stage, back to running (the one
+// backward move, see CanReopen) so that a new attempt commits a new
+// output; the old attempt stays committed in the history, but its
+// outputs are no longer the task's and are swept at the end.
+func (a *applier) reopen(j *Job, st *Stage, t *TaskStatus, msg string) {
+	if !t.State.CanReopen() || !st.State.CanReopen() && st.State != TaskRunning {
+		panic(fmt.Sprintf("engine: task %s/%s/p%d (%s, stage %s) cannot be re-opened", j.ID, st.Name, t.Partition, t.State, st.State))
+	}
+	t.State, t.Committed, t.Outputs, t.Grant, t.CommitIndex = TaskRunning, 0, nil, 0, 0
+	t.Reopened++
+	t.ModifyIndex = a.index
+	st.Done--
+	st.First = min(st.First, t.Partition)
+	a.event(Event{Time: a.now, Job: j.ID, Kind: KindTask, Stage: st.Name, Partition: t.Partition,
+		State: TaskRunning.String(), Reopened: true, Error: msg})
+	if st.State == TaskCommitted {
+		st.State, st.ModifyIndex = TaskRunning, a.index
+		a.event(Event{Time: a.now, Job: j.ID, Kind: KindStage, Stage: st.Name, State: TaskRunning.String(), Reopened: true})
+	}
 }
 
 // afterAttemptDied releases the grant of a dead attempt and decides whether
@@ -361,13 +415,19 @@ func (a *applier) afterAttemptDied(j *Job, st *Stage, t *TaskStatus, died *Attem
 		return // a speculative copy is still running
 	}
 	limit := j.Spec.MaxAttempts
+	tries := 0 // attempts that could have run: lost inputs are the upstream's fault
+	for _, x := range t.Attempts {
+		if x.LostInput == nil {
+			tries++
+		}
+	}
 	switch {
 	case fatal:
 		a.failTask(j, st, t, fmt.Sprintf("task %s/p%d: fatal error: %s", st.Name, t.Partition, died.Error))
 	case t.Failures >= limit:
 		a.failTask(j, st, t, fmt.Sprintf("task %s/p%d failed %d times, last: %s", st.Name, t.Partition, t.Failures, died.Error))
-	case len(t.Attempts) >= 4*limit+4:
-		a.failTask(j, st, t, fmt.Sprintf("task %s/p%d: %d attempts lost or failed", st.Name, t.Partition, len(t.Attempts)))
+	case tries >= 4*limit+4:
+		a.failTask(j, st, t, fmt.Sprintf("task %s/p%d: %d attempts lost or failed", st.Name, t.Partition, tries))
 	}
 }
 
@@ -486,7 +546,7 @@ func (a *applier) setAttempt(j *Job, st *Stage, t *TaskStatus, at *Attempt, s At
 func (a *applier) attemptEvent(job, stage string, partition int, at *Attempt) {
 	a.event(Event{Time: a.now, Job: job, Kind: KindAttempt, Stage: stage, Partition: partition,
 		Attempt: at.Num, State: at.State.String(), Executor: at.Executor, Speculative: at.Speculative,
-		Error: at.Error, Counters: at.Counters, LogTail: at.LogTail})
+		Error: at.Error, LostInput: at.LostInput, Counters: at.Counters, LogTail: at.LogTail})
 }
 
 func (a *applier) event(e Event) {

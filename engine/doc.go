@@ -15,7 +15,14 @@
 // to deterministic keys (idempotent overwrites: an attempt may run more
 // than once), a logger whose last lines show on the status page, and
 // counters. It returns nil, an error (retried up to the job's MaxAttempts)
-// or Fatal(err) (the job fails at once).
+// or Fatal(err) (the job fails at once). An error wrapping
+// LostInput(stage, partition, err) says an upstream task's committed
+// output is gone (a served shuffle block): the report carries it, and
+// applying it re-opens only that upstream task, the one backward state
+// move (CanReopen, recorded by an event marked Reopened), while this task
+// waits for it to commit again; such failures do not count against
+// MaxAttempts, but an output lost more than MaxAttempts times fails the
+// job.
 //
 // # Exactly-once output
 //

@@ -27,25 +27,32 @@ const (
 // after it. The engine appends a job's events to its event log in the
 // store, and ReplayJob rebuilds the job from them when the engine is gone.
 type Event struct {
-	Index       uint64           `json:"index"`
-	Time        time.Time        `json:"time"`
-	Job         string           `json:"job"`
-	Kind        EventKind        `json:"kind"`
-	Stage       string           `json:"stage,omitempty"`
-	Partition   int              `json:"partition,omitempty"`
-	Attempt     int              `json:"attempt,omitempty"`
-	State       string           `json:"state"`
-	Executor    string           `json:"executor,omitempty"`
-	Speculative bool             `json:"speculative,omitempty"`
-	Error       string           `json:"error,omitempty"`
-	Spec        *JobSpec         `json:"spec,omitempty"`
-	Outputs     []Output         `json:"outputs,omitempty"`
-	Counters    map[string]int64 `json:"counters,omitempty"`
-	LogTail     string           `json:"log_tail,omitempty"`
+	Index       uint64    `json:"index"`
+	Time        time.Time `json:"time"`
+	Job         string    `json:"job"`
+	Kind        EventKind `json:"kind"`
+	Stage       string    `json:"stage,omitempty"`
+	Partition   int       `json:"partition,omitempty"`
+	Attempt     int       `json:"attempt,omitempty"`
+	State       string    `json:"state"`
+	Executor    string    `json:"executor,omitempty"`
+	Speculative bool      `json:"speculative,omitempty"`
+	// Reopened marks the one backward move: a committed task (or stage)
+	// going back to running because its output was lost (CanReopen).
+	Reopened bool   `json:"reopened,omitempty"`
+	Error    string `json:"error,omitempty"`
+	// LostInput is a failed attempt's lost upstream output (Attempt.LostInput).
+	LostInput *InputRef        `json:"lost_input,omitempty"`
+	Spec      *JobSpec         `json:"spec,omitempty"`
+	Outputs   []Output         `json:"outputs,omitempty"`
+	Counters  map[string]int64 `json:"counters,omitempty"`
+	LogTail   string           `json:"log_tail,omitempty"`
 }
 
 // CheckForward checks that in a stream of events every job, stage, task
-// and attempt only moved to greater states.
+// and attempt only moved to greater states, except for re-opening: an
+// event marked Reopened may move a committed task or stage back to
+// running, and nothing else may.
 func CheckForward(events []Event) error {
 	last := map[string]int{}
 	for i, e := range events {
@@ -72,6 +79,14 @@ func CheckForward(events []Event) error {
 		}
 		if err != nil {
 			return fmt.Errorf("event %d: %w", i, err)
+		}
+		if e.Reopened {
+			prev, ok := last[key]
+			if (e.Kind != KindTask && e.Kind != KindStage) || !ok || !TaskState(prev).CanReopen() || TaskState(s) != TaskRunning {
+				return fmt.Errorf("event %d: %s re-opened from state %d to %d; only committed -> running may", i, key, prev, s)
+			}
+			last[key] = s
+			continue
 		}
 		if prev, ok := last[key]; ok && s <= prev {
 			return fmt.Errorf("event %d: %s moved from state %d back to %d", i, key, prev, s)
@@ -120,9 +135,14 @@ func ReplayJob(events []Event) (*Job, error) {
 			if err := t.State.UnmarshalText([]byte(e.State)); err != nil {
 				return nil, fmt.Errorf("event %d: %w", i, err)
 			}
-			if t.State == TaskCommitted {
-				t.Committed, t.Outputs = e.Attempt, e.Outputs
+			switch {
+			case t.State == TaskCommitted:
+				t.Committed, t.Outputs, t.CommitIndex = e.Attempt, e.Outputs, e.Index
 				j.Stage(e.Stage).Done++
+			case e.Reopened:
+				t.Committed, t.Outputs, t.CommitIndex = 0, nil, 0
+				t.Reopened++
+				j.Stage(e.Stage).Done--
 			}
 		case KindAttempt:
 			t := j.Task(e.Stage, e.Partition)
@@ -136,6 +156,9 @@ func ReplayJob(events []Event) (*Job, error) {
 			if err := at.State.UnmarshalText([]byte(e.State)); err != nil {
 				return nil, fmt.Errorf("event %d: %w", i, err)
 			}
+			if at.State == AttemptAssigned {
+				at.CreateIndex = e.Index
+			}
 			at.Executor, at.Speculative, at.Error, at.ModifyIndex = e.Executor, e.Speculative, e.Error, e.Index
 			if e.Counters != nil {
 				at.Counters = e.Counters
@@ -148,7 +171,8 @@ func ReplayJob(events []Event) (*Job, error) {
 				at.Started = e.Time
 			case at.State.Terminal():
 				at.Finished = e.Time
-				if at.State == AttemptFailed {
+				at.LostInput = e.LostInput
+				if at.State == AttemptFailed && at.LostInput == nil {
 					t.Failures++
 				}
 			}

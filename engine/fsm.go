@@ -72,16 +72,20 @@ type Plan struct {
 }
 
 // Report is an executor's news about an attempt: it started (Running),
-// finished and asks to commit its Outputs (Committed), or failed.
+// finished and asks to commit its Outputs (Committed), or failed. A failed
+// attempt whose error wrapped LostInput names the upstream task whose
+// committed output it could not read (LostInput): applying the report
+// re-opens that task instead of counting a failure.
 type Report struct {
-	Attempt  AttemptID        `json:"attempt"`
-	State    AttemptState     `json:"state"`
-	Time     time.Time        `json:"time"`
-	Outputs  []Output         `json:"outputs,omitempty"`
-	Error    string           `json:"error,omitempty"`
-	Fatal    bool             `json:"fatal,omitempty"`
-	Counters map[string]int64 `json:"counters,omitempty"`
-	LogTail  string           `json:"log_tail,omitempty"`
+	Attempt   AttemptID        `json:"attempt"`
+	State     AttemptState     `json:"state"`
+	Time      time.Time        `json:"time"`
+	Outputs   []Output         `json:"outputs,omitempty"`
+	Error     string           `json:"error,omitempty"`
+	Fatal     bool             `json:"fatal,omitempty"`
+	LostInput *InputRef        `json:"lost_input,omitempty"`
+	Counters  map[string]int64 `json:"counters,omitempty"`
+	LogTail   string           `json:"log_tail,omitempty"`
 }
 
 // Reports is a batch of reports.

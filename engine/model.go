@@ -26,6 +26,15 @@ type Output struct {
 	Size int64  `json:"size"`
 }
 
+// InputRef names one partition of an upstream stage: the task whose
+// committed output an attempt read.
+type InputRef struct {
+	Stage     string `json:"stage"`
+	Partition int    `json:"partition"`
+}
+
+func (r InputRef) String() string { return fmt.Sprintf("%s/p%d", r.Stage, r.Partition) }
+
 // Attempt is one try at running a task.
 type Attempt struct {
 	Num         int              `json:"num"`
@@ -39,7 +48,13 @@ type Attempt struct {
 	Fatal       bool             `json:"fatal,omitempty"`
 	Counters    map[string]int64 `json:"counters,omitempty"`
 	LogTail     string           `json:"log_tail,omitempty"`
-	ModifyIndex uint64           `json:"modify_index"`
+	// LostInput is set when the attempt failed because an upstream
+	// task's committed output was gone: that task was re-opened, and the
+	// failure does not count against MaxAttempts.
+	LostInput *InputRef `json:"lost_input,omitempty"`
+	// CreateIndex is the log index that assigned the attempt.
+	CreateIndex uint64 `json:"create_index,omitempty"`
+	ModifyIndex uint64 `json:"modify_index"`
 }
 
 // TaskStatus is the state machine's record of a task: one partition of a stage.
@@ -53,9 +68,14 @@ type TaskStatus struct {
 	// when that attempt dies before committing, so another can commit.
 	Grant int `json:"grant,omitempty"`
 	// Committed is the attempt whose output is the task's output (0: none).
-	Committed   int      `json:"committed,omitempty"`
-	Outputs     []Output `json:"outputs,omitempty"`
-	ModifyIndex uint64   `json:"modify_index"`
+	Committed int      `json:"committed,omitempty"`
+	Outputs   []Output `json:"outputs,omitempty"`
+	// CommitIndex is the log index at which Committed committed.
+	CommitIndex uint64 `json:"commit_index,omitempty"`
+	// Reopened counts how many times the committed output was lost and
+	// the task re-opened for another attempt (see CanReopen).
+	Reopened    int    `json:"reopened,omitempty"`
+	ModifyIndex uint64 `json:"modify_index"`
 }
 
 // LiveCount counts the attempts that still hold an executor slot.
@@ -94,8 +114,9 @@ type Stage struct {
 	State TaskState     `json:"state"`
 	Tasks []*TaskStatus `json:"tasks"`
 	Done  int           `json:"done"` // committed tasks
-	// First is the lowest partition whose task is not finished: tasks only
-	// move forward, so it only grows, and the scheduler starts there.
+	// First is the lowest partition whose task is not finished, where the
+	// scheduler starts: it grows as tasks finish, and drops back only when
+	// a committed task is re-opened (its output was lost).
 	First       int    `json:"first"`
 	ModifyIndex uint64 `json:"modify_index"`
 }
@@ -147,6 +168,18 @@ func (j *Job) Task(stage string, partition int) *TaskStatus {
 		return nil
 	}
 	return s.Tasks[partition]
+}
+
+// UpstreamCommitted reports whether every upstream stage of stage is
+// committed, so that its tasks may run: a re-opened upstream task holds
+// them back until it commits again.
+func (j *Job) UpstreamCommitted(stage string) bool {
+	for _, up := range j.Spec.Stage(stage).Upstream {
+		if j.Stage(up).State != TaskCommitted {
+			return false
+		}
+	}
+	return true
 }
 
 // Counts returns how many tasks of the job are in each state.

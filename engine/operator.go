@@ -80,6 +80,36 @@ func IsFatal(err error) bool {
 	return errors.As(err, &f)
 }
 
+// lostInputError says an upstream task's committed output is gone.
+type lostInputError struct {
+	in  InputRef
+	err error
+}
+
+func (e *lostInputError) Error() string { return e.err.Error() }
+func (e *lostInputError) Unwrap() error { return e.err }
+
+// LostInput marks err as "the committed output of partition of upstream
+// stage is gone" (a served shuffle block whose executor dropped it). The
+// attempt fails without counting against MaxAttempts; the engine re-opens
+// that upstream task (a new attempt recomputes the output) and runs this
+// task again once it has committed.
+func LostInput(stage string, partition int, err error) error {
+	if err == nil {
+		err = fmt.Errorf("committed output of %s/p%d is lost", stage, partition)
+	}
+	return &lostInputError{in: InputRef{Stage: stage, Partition: partition}, err: err}
+}
+
+// IsLostInput returns the upstream task named by a LostInput error in err.
+func IsLostInput(err error) (InputRef, bool) {
+	var l *lostInputError
+	if errors.As(err, &l) {
+		return l.in, true
+	}
+	return InputRef{}, false
+}
+
 // TaskSpec is everything an executor needs to run one attempt; it is
 // plain data so it can cross a network.
 type TaskSpec struct {
@@ -307,6 +337,9 @@ func RunAttempt(ctx context.Context, b store.Bucket, spec TaskSpec, logger *slog
 	t.mu.Unlock()
 	if err != nil {
 		rep.State, rep.Error, rep.Fatal, rep.Outputs = AttemptFailed, err.Error(), IsFatal(err), nil
+		if in, ok := IsLostInput(err); ok && !rep.Fatal {
+			rep.LostInput = &in
+		}
 		t.Log.Warn("attempt failed", "err", err)
 	} else {
 		rep.State = AttemptCommitted

@@ -44,8 +44,8 @@ func Schedule(s *State, now time.Time, cfg SchedulerConfig) Plan {
 			continue
 		}
 		for _, st := range j.Stages {
-			if st.State != TaskReady && st.State != TaskRunning {
-				continue
+			if st.State != TaskReady && st.State != TaskRunning || !j.UpstreamCommitted(st.Name) {
+				continue // not started, finished, or waiting for a re-opened upstream task
 			}
 			ss := j.Spec.Stage(st.Name)
 			for _, t := range st.Tasks[st.First:] {

@@ -5,6 +5,13 @@ import "fmt"
 // The states of jobs, stages, tasks and attempts are ordered integers
 // whose order means progress: a state only moves to a greater one, and a
 // terminal state never changes (checked by CanMove).
+//
+// One explicit exception, Reopen: when a downstream task reports that a
+// committed task's output is lost (a served shuffle block whose executor
+// dropped it), that task and its stage go from committed back to running,
+// so that a new attempt can commit a new output. The event recording it is
+// marked Reopened; CheckForward accepts exactly that move and then checks
+// the object's states moving forward again from running.
 
 // JobState is the state of a job.
 type JobState int
@@ -68,6 +75,11 @@ func (s JobState) CanMove(next JobState) bool { return !s.Terminal() && next > s
 
 // CanMove reports whether a task may move from s to next.
 func (s TaskState) CanMove(next TaskState) bool { return !s.Terminal() && next > s }
+
+// CanReopen reports whether a task or stage in state s may be re-opened
+// (moved back to TaskRunning because its committed output was lost): only
+// a committed one may.
+func (s TaskState) CanReopen() bool { return s == TaskCommitted }
 
 // CanMove reports whether an attempt may move from s to next.
 func (s AttemptState) CanMove(next AttemptState) bool { return !s.Terminal() && next > s }

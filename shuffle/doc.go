@@ -23,7 +23,9 @@
 //     executor's BlockServer: in process (RegisterServer), over HTTP on
 //     loopback (HTTPHandler), or over the executor gRPC service. Only the
 //     index goes to the store. When the data is gone the reader returns a
-//     *LostOutputError naming the one map task to re-run (Lost).
+//     *LostOutputError naming the one map task to re-run (Lost), wrapped
+//     in engine.LostInput: the engine re-opens only that map task, then
+//     runs the reduce task again, without counting a failure.
 //   - ServedDurable: served, plus a copy in the store that reducers fall
 //     back to when the executor is gone.
 //   - Auto: ServedDurable on spot executors, Served on others, Durable

@@ -10,6 +10,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/celebrity-zones/cz/engine"
 )
 
 // MapOutput is one committed map task's output, as a reducer sees it.
@@ -38,7 +40,10 @@ type Fetcher interface {
 }
 
 // LostOutputError says a map output's data is gone (its executor died and
-// the data had no durable copy). Re-running only that map task fixes it.
+// the data had no durable copy). Re-running only that map task fixes it:
+// the Reader returns it wrapped in engine.LostInput, so that an engine
+// running the reduce task re-opens that map task, and the reduce attempt
+// does not count against the job's MaxAttempts.
 type LostOutputError struct {
 	Stage     string
 	Partition int
@@ -331,7 +336,9 @@ func (r *Reader) fetchRetrying(ctx context.Context, m MapOutput, inMem bool) (*f
 		}
 	}
 	if m.DataKey == "" && m.Index.Server != "" {
-		return nil, &LostOutputError{Stage: m.Stage, Partition: m.Partition, Err: last}
+		// Marked for the engine, which re-runs only that map task (and
+		// this reduce task after it) without counting a failure.
+		return nil, engine.LostInput(m.Stage, m.Partition, &LostOutputError{Stage: m.Stage, Partition: m.Partition, Err: last})
 	}
 	return nil, fmt.Errorf("shuffle: fetching %s failed after %d tries: %w", src, r.o.Retries+1, last)
 }
