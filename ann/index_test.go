@@ -112,16 +112,22 @@ func TestCosineDistanceConvention(t *testing.T) {
 }
 
 func TestSearchBatchEqualsSearch(t *testing.T) {
-	fs := faces(t, 6000, 64, 40)
+	fs := faces(t, 6000, 64, 42) // 42 queries: the last group of four is partial
+	zone := fs.Items[0].Label
 	for _, kind := range []ann.Kind{ann.Exact, ann.Partitioned} {
-		for _, m := range []ann.Metric{ann.Cosine, ann.Euclidean} {
+		for _, m := range []ann.Metric{ann.Cosine, ann.Euclidean, ann.InnerProduct} {
 			x := ann.New(64, m, ann.WithKind(kind), ann.WithThreads(2))
 			x.Add(fs.Items...)
-			batch := x.SearchBatch(fs.Queries, 7)
-			for i, q := range fs.Queries {
-				one := x.Search(q, 7)
-				if !slices.Equal(one, batch[i]) {
-					t.Fatalf("kind %d %v query %d: batch %v, single %v", kind, m, i, batch[i], one)
+			for i := 0; i < len(fs.Items); i += 7 {
+				x.Delete(fs.Items[i].ID)
+			}
+			for _, opts := range [][]ann.SearchOption{nil, {ann.InZones(zone, fs.Items[100].Label)}} {
+				batch := x.SearchBatch(fs.Queries, 7, opts...)
+				for i, q := range fs.Queries {
+					one := x.Search(q, 7, opts...)
+					if !slices.Equal(one, batch[i]) {
+						t.Fatalf("kind %d %v zones %v query %d: batch %v, single %v", kind, m, opts != nil, i, batch[i], one)
+					}
 				}
 			}
 		}
@@ -366,4 +372,18 @@ func TestConcurrentSearchAndUpdate(t *testing.T) {
 		}
 		x.Classify(fs.Queries[9], ann.ClassifyRule{MaxDistance: 1})
 	}
+}
+
+// BenchmarkExactBatch measures exact SearchBatch on one thread (50k × 512
+// face-like vectors, 256 queries per op); reported as vectors·queries/s.
+func BenchmarkExactBatch(b *testing.B) {
+	fs := faces(b, 50000, 512, 256)
+	x := ann.New(512, ann.Cosine, ann.WithKind(ann.Exact), ann.WithThreads(1))
+	x.Add(fs.Items...)
+	x.Build()
+	b.ResetTimer()
+	for b.Loop() {
+		x.SearchBatch(fs.Queries, 10)
+	}
+	b.ReportMetric(float64(b.N)*float64(len(fs.Queries))/b.Elapsed().Seconds(), "q/s")
 }

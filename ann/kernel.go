@@ -11,7 +11,7 @@ package ann
 var (
 	dot      = dotGeneric
 	l2sq     = l2sqGeneric
-	dot4     = dot4Generic
+	dot4Tile = dot4TileGeneric
 	scanPQ4  = scanPQ4Generic
 	kernelID = "generic"
 )
@@ -84,6 +84,23 @@ func dot4Generic(q0, q1, q2, q3, x []float32, out *[4]float32) {
 	out[1] = dotGeneric(q1, x)
 	out[2] = dotGeneric(q2, x)
 	out[3] = dotGeneric(q3, x)
+}
+
+// dot4TileGeneric scores four queries against the vectors of dimension
+// dim stored back to back in xs: out[4*j+i] = q_i·x_j (same results as
+// dot calls). Bit j of hits (j/64, j%64) is set when some q_i·x_j is not
+// below lo[i] (NaN included), so callers visit only those vectors; lo[i] =
+// -Inf reports every vector.
+func dot4TileGeneric(q0, q1, q2, q3, xs []float32, dim int, lo *[4]float32, out []float32, hits []uint64) {
+	nv := len(xs) / dim
+	clear(hits)
+	for j := range nv {
+		o := (*[4]float32)(out[4*j : 4*j+4])
+		dot4Generic(q0, q1, q2, q3, xs[j*dim:(j+1)*dim], o)
+		if !(o[0] < lo[0] && o[1] < lo[1] && o[2] < lo[2] && o[3] < lo[3]) {
+			hits[j/64] |= 1 << (j % 64)
+		}
+	}
 }
 
 // lutMax is the largest lookup-table entry scanPQ4 accepts: the SIMD scan

@@ -10,12 +10,12 @@ import (
 func init() {
 	switch {
 	case archsimd.X86.AVX512():
-		dot, l2sq, dot4, scanPQ4, kernelID = dotAVX512, l2sqAVX512, dot4AVX512, scanPQ4AVX512, "avx512"
+		dot, l2sq, dot4Tile, scanPQ4, kernelID = dotAVX512, l2sqAVX512, dot4TileAVX512, scanPQ4AVX512, "avx512"
 		if archsimd.X86.AVX512GFNI() {
 			scanPQ4 = scanPQ4GFNI
 		}
 	case archsimd.X86.AVX2():
-		dot, l2sq, dot4, scanPQ4, kernelID = dotAVX2, l2sqAVX2, dot4AVX2, scanPQ4AVX2, "avx2"
+		dot, l2sq, dot4Tile, scanPQ4, kernelID = dotAVX2, l2sqAVX2, dot4TileAVX2, scanPQ4AVX2, "avx2"
 	}
 }
 
@@ -96,36 +96,72 @@ func l2sqAVX512(a, b []float32) float32 {
 	return finish16(&s, a, b, n, true)
 }
 
-func dot4AVX512(q0, q1, q2, q3, x []float32, out *[4]float32) {
-	if len(x) == 0 {
-		*out = [4]float32{}
+// Lane indices for reduce4x16 (VPERMT2PS / VPERMPS operands).
+var (
+	redLo8  = [16]uint32{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23}
+	redHi8  = [16]uint32{8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31}
+	redLo4  = [16]uint32{0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27}
+	redHi4  = [16]uint32{4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31}
+	redSwap = [16]uint32{2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13}
+	redEven = [16]uint32{0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12}
+	redOdd  = [16]uint32{1, 5, 9, 13, 1, 5, 9, 13, 1, 5, 9, 13, 1, 5, 9, 13}
+)
+
+func u32x16(p *[16]uint32) archsimd.Uint32x16 { return archsimd.LoadUint32x16(p) }
+
+// reduce4x16 sums the lanes of four accumulators at once, each in
+// reduce16's order (lane l with l+8, then l with l+4, then
+// (s0+s2)+(s1+s3)): the same additions as four sum16 calls, transposed.
+func reduce4x16(a0, a1, a2, a3 archsimd.Float32x16) archsimd.Float32x4 {
+	lo8, hi8 := u32x16(&redLo8), u32x16(&redHi8)
+	x := a0.ConcatPermute(a1, lo8).Add(a0.ConcatPermute(a1, hi8)) // halves of a0 | a1
+	y := a2.ConcatPermute(a3, lo8).Add(a2.ConcatPermute(a3, hi8))
+	z := x.ConcatPermute(y, u32x16(&redLo4)).Add(x.ConcatPermute(y, u32x16(&redHi4))) // quarters of a0..a3
+	p := z.Add(z.Permute(u32x16(&redSwap)))                                           // s0+s2, s1+s3
+	r := p.Permute(u32x16(&redEven)).Add(p.Permute(u32x16(&redOdd)))
+	return r.GetLo().GetLo()
+}
+
+// dot4TileAVX512 scores four queries against a tile of vectors, reducing
+// the four accumulators of each vector together (reduce4x16) and
+// comparing them with lo in the same step.
+func dot4TileAVX512(q0, q1, q2, q3, xs []float32, dim int, lo *[4]float32, out []float32, hits []uint64) {
+	if dim%16 != 0 || dim == 0 || len(xs) < dim {
+		dot4TileGeneric(q0, q1, q2, q3, xs, dim, lo, out, hits)
 		return
 	}
-	n := len(x) &^ 15
-	q0, q1, q2, q3 = q0[:len(x)], q1[:len(x)], q2[:len(x)], q3[:len(x)]
-	px := unsafe.Pointer(&x[0])
+	nv := len(xs) / dim
+	clear(hits)
+	q0, q1, q2, q3, xs, out, hits = q0[:dim], q1[:dim], q2[:dim], q3[:dim], xs[:nv*dim], out[:4*nv], hits[:(nv+63)/64]
 	p0, p1, p2, p3 := unsafe.Pointer(&q0[0]), unsafe.Pointer(&q1[0]), unsafe.Pointer(&q2[0]), unsafe.Pointer(&q3[0])
-	var a0, a1, a2, a3 archsimd.Float32x16
-	for i := 0; i < n; i += 16 {
-		v := f16(px, i)
-		a0 = a0.Add(v.Mul(f16(p0, i)))
-		a1 = a1.Add(v.Mul(f16(p1, i)))
-		a2 = a2.Add(v.Mul(f16(p2, i)))
-		a3 = a3.Add(v.Mul(f16(p3, i)))
+	for j := range nv {
+		px := unsafe.Pointer(&xs[j*dim])
+		var a0, a1, a2, a3 archsimd.Float32x16
+		for i := 0; i < dim; i += 16 {
+			v := f16(px, i)
+			a0 = a0.Add(v.Mul(f16(p0, i)))
+			a1 = a1.Add(v.Mul(f16(p1, i)))
+			a2 = a2.Add(v.Mul(f16(p2, i)))
+			a3 = a3.Add(v.Mul(f16(p3, i)))
+		}
+		r := reduce4x16(a0, a1, a2, a3)
+		r.Store((*[4]float32)(out[4*j : 4*j+4]))
+		if r.Less(archsimd.LoadFloat32x4(lo)).ToBits() != 15 {
+			hits[j/64] |= 1 << (j % 64)
+		}
 	}
-	if n == len(x) {
-		out[0], out[1], out[2], out[3] = sum16(a0), sum16(a1), sum16(a2), sum16(a3)
-		return
+}
+
+func dot4TileAVX2(q0, q1, q2, q3, xs []float32, dim int, lo *[4]float32, out []float32, hits []uint64) {
+	nv := len(xs) / dim
+	clear(hits)
+	for j := range nv {
+		o := (*[4]float32)(out[4*j : 4*j+4])
+		dot4AVX2(q0, q1, q2, q3, xs[j*dim:(j+1)*dim], o)
+		if !(o[0] < lo[0] && o[1] < lo[1] && o[2] < lo[2] && o[3] < lo[3]) {
+			hits[j/64] |= 1 << (j % 64)
+		}
 	}
-	var s [16]float32
-	a0.Store(&s)
-	out[0] = finish16(&s, q0, x, n, false)
-	a1.Store(&s)
-	out[1] = finish16(&s, q1, x, n, false)
-	a2.Store(&s)
-	out[2] = finish16(&s, q2, x, n, false)
-	a3.Store(&s)
-	out[3] = finish16(&s, q3, x, n, false)
 }
 
 func dotAVX2(a, b []float32) float32 {

@@ -1,6 +1,7 @@
 package ann
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -20,12 +21,25 @@ func TestKernelsMatchGeneric(t *testing.T) {
 			t.Errorf("dim %d: l2sq generic %v, in use %v", d, g, s)
 		}
 		q := [4][]float32{randVec(r, d), randVec(r, d), randVec(r, d), randVec(r, d)}
-		var out [4]float32
-		dot4(q[0], q[1], q[2], q[3], a, &out)
-		for i := range 4 {
-			if g := dotGeneric(q[i], a); g != out[i] {
-				t.Errorf("dim %d: dot4[%d] %v, dot %v", d, i, out[i], g)
+		xs := slices.Concat(a, randVec(r, d), randVec(r, d))
+		tile, hits := make([]float32, 12), []uint64{1 << 63}
+		lo := [4]float32{dotGeneric(q[0], a), float32(math.Inf(1)), float32(math.Inf(1)), 0}
+		dot4Tile(q[0], q[1], q[2], q[3], xs, d, &lo, tile, hits)
+		for j := range 3 {
+			hit := false
+			for i := range 4 {
+				g := dotGeneric(q[i], xs[j*d:(j+1)*d])
+				if g != tile[4*j+i] {
+					t.Errorf("dim %d: dot4Tile vector %d query %d: %v, dot %v", d, j, i, tile[4*j+i], g)
+				}
+				hit = hit || g >= lo[i]
 			}
+			if got := hits[0]>>j&1 == 1; got != hit || (j == 0 && !got) {
+				t.Errorf("dim %d: dot4Tile vector %d: hit %v, want %v", d, j, got, hit)
+			}
+		}
+		if hits[0]>>3 != 0 {
+			t.Errorf("dim %d: dot4Tile hits %b beyond the tile", d, hits[0])
 		}
 	}
 	for _, m := range []int{1, 2, 3, 4, 6, 20, 64, 256, 392} {

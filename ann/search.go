@@ -2,6 +2,7 @@ package ann
 
 import (
 	"math"
+	"math/bits"
 	"slices"
 	"strconv"
 	"sync"
@@ -239,10 +240,11 @@ func (x *Index) SearchBatch(qs [][]float32, k int, opts ...SearchOption) [][]Hit
 		})
 		return out
 	}
-	// Exact: chunks of up to 32 queries scan the vectors tile by tile, so
-	// a tile is read from memory once per chunk; within a tile, groups of
-	// four queries share each vector load.
-	const chunk = 32
+	// Exact: chunks of up to 128 queries scan the vectors tile by tile, so
+	// a tile is read from memory once per chunk (32 queries per chunk
+	// measured 10-15 % slower: memory-bound on the first pass); within a
+	// tile, groups of four queries share each vector load.
+	const chunk = 128
 	chunks := (len(qs) + chunk - 1) / chunk
 	parallel(chunks, x.cfg.Threads, func(c int) {
 		lo, hi := c*chunk, min(c*chunk+chunk, len(qs))
@@ -251,37 +253,64 @@ func (x *Index) SearchBatch(qs [][]float32, k int, opts ...SearchOption) [][]Hit
 	return out
 }
 
-// exactBatch scans for up to 32 queries: tiles of 256 vectors, four
-// queries per dot4 pass. Scores equal those of single searches.
+// exactBatch scans for a chunk of queries: tiles of 256 vectors (512 KiB
+// at 512-d, in L2), four queries per dot4Tile pass. Scores equal those of
+// single searches. The kernel flags the vectors whose dot product can
+// reach some query's heap (thr: its current worst, +Inf until full); only
+// those are scored here, and push checks them exactly.
 func (x *Index) exactBatch(qs [][]float32, k int, o *searchOpts) [][]Hit {
 	x.rlockBuilt()
 	defer x.mu.RUnlock()
 	allow := x.allowed(o)
 	pq := make([]query, (len(qs)+3)/4*4)
 	hs := make([]*topK, len(qs))
+	thr := make([]float32, len(qs))
 	for i := range pq {
 		if i < len(qs) {
 			pq[i] = x.prepare(qs[i])
 			hs[i] = newTopK(k, lessScore)
+			thr[i] = float32(math.Inf(1))
 		} else {
 			pq[i] = pq[0]
 		}
 	}
-	var d [4]float32
 	n := int32(len(x.ids))
 	const tile = 256
+	d := make([]float32, 4*tile)
+	var hits [tile / 64]uint64
+	euclid := x.metric == Euclidean
 	for t0 := int32(0); t0 < n; t0 += tile {
 		t1 := min(n, t0+tile)
+		xs := x.vecs[int(t0)*x.dim : int(t1)*x.dim]
 		for g := 0; g < len(qs); g += 4 {
-			for s := t0; s < t1; s++ {
-				if x.skip(s, allow) {
-					continue
+			ng := min(4, len(qs)-g)
+			// The kernel reports the vectors some query may keep: for
+			// Cosine and InnerProduct, score -d is within thr when d is not
+			// below -thr (exact); Euclidean checks every vector here.
+			lo := [4]float32{float32(math.Inf(1)), float32(math.Inf(1)), float32(math.Inf(1)), float32(math.Inf(1))}
+			for i := range ng {
+				if euclid {
+					lo[i] = float32(math.Inf(-1))
+				} else {
+					lo[i] = -thr[g+i]
 				}
-				dot4(pq[g].v, pq[g+1].v, pq[g+2].v, pq[g+3].v, x.vec(s), &d)
-				for i := g; i < min(g+4, len(qs)); i++ {
-					sc := x.score(pq[i], s, d[i-g])
-					if h := hs[i]; len(h.items) < h.k || sc <= h.items[0].Score {
+			}
+			dot4Tile(pq[g].v, pq[g+1].v, pq[g+2].v, pq[g+3].v, xs, x.dim, &lo, d, hits[:])
+			for w, m := range hits {
+				for ; m != 0; m &= m - 1 {
+					j := w*64 + bits.TrailingZeros64(m)
+					row := (*[4]float32)(d[4*j : 4*j+4])
+					s := t0 + int32(j)
+					for i := range ng {
+						sc := x.score(pq[g+i], s, row[i])
+						if sc > thr[g+i] || x.skip(s, allow) {
+							continue
+						}
+						h := hs[g+i]
 						h.push(Candidate{ID: x.ids[s], Score: sc, Approx: sc, slot: s})
+						if len(h.items) == h.k && h.k > 0 {
+							thr[g+i] = h.items[0].Score
+						}
 					}
 				}
 			}
