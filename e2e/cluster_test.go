@@ -3,6 +3,11 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -11,6 +16,7 @@ import (
 	"github.com/celebrity-zones/cz/contracts"
 	"github.com/celebrity-zones/cz/coordinator"
 	"github.com/celebrity-zones/cz/engine"
+	"github.com/celebrity-zones/cz/engine/web"
 	"github.com/celebrity-zones/cz/executor"
 	"github.com/celebrity-zones/cz/internal/testenv"
 	"github.com/celebrity-zones/cz/jobs"
@@ -141,5 +147,47 @@ func runOnCluster(t *testing.T, ctx context.Context, w s3World, ans *sample.Answ
 		}
 		finished = append(finished, j)
 	}
+	checkNoSecrets(t, c, finished, []string{sec.Token, os.Getenv("AWS_SECRET_ACCESS_KEY")}, certs)
 	return finished, hit
+}
+
+// checkNoSecrets reads every page of the leader's status page and its
+// JSON API and fails if the cluster token, the S3 secret key or any
+// private-key material appears in them.
+func checkNoSecrets(t *testing.T, c *coordinator.LocalCluster, finished []*engine.Job, secrets []string, certs string) {
+	t.Helper()
+	keys, _ := filepath.Glob(filepath.Join(certs, "*key*.pem"))
+	for _, k := range keys {
+		data, err := os.ReadFile(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		if len(lines) > 2 {
+			secrets = append(secrets, lines[1]) // a line of the key's base64 body
+		}
+	}
+	n := c.Nodes[max(c.Leader(), 0)]
+	srv := httptest.NewServer(web.Handler(web.Live(n.View()), n.View().Metrics().Registry, nil))
+	defer srv.Close()
+	paths := []string{"/", "/executors", "/metrics", "/api/jobs", "/api/executors"}
+	for _, j := range finished {
+		paths = append(paths, "/jobs/"+j.ID, "/api/jobs/"+j.ID)
+	}
+	for _, p := range paths {
+		resp, err := http.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("status page %s: %s", p, resp.Status)
+		}
+		for _, secret := range secrets {
+			if secret != "" && strings.Contains(string(body), secret) {
+				t.Errorf("status page %s shows a secret (%.6s…)", p, secret)
+			}
+		}
+	}
 }
