@@ -182,29 +182,49 @@ func (a *clientAPI) CancelJob(ctx context.Context, req *czpb.CancelJobRequest) (
 	return &czpb.CancelJobResponse{}, nil
 }
 
-// job reads a job from the replica; a follower that does not have it yet
-// asks the leader (read your own submit).
-func (a *clientAPI) job(ctx context.Context, id string) (*czpb.GetJobResponse, error) {
-	if j := a.n.view.Job(id); j != nil {
-		data, err := json.Marshal(j)
-		if err != nil {
-			return nil, err
+// Reads are linearizable: the leader serves them after confirming with a
+// quorum that it still leads (so a deposed leader never answers from a
+// stale replica), and a follower forwards them to the leader.
+func (a *clientAPI) readLeader(ctx context.Context) (czpb.ClientClient, error) {
+	if l := a.n.leader(); l != nil {
+		if err := a.n.raft.VerifyLeader().Error(); err != nil {
+			return nil, a.n.notLeader()
 		}
-		return &czpb.GetJobResponse{JobJson: data, Index: a.n.fsm.Index()}, nil
+		return nil, nil
 	}
-	if a.n.leader() == nil && !forwarded(ctx) {
-		if c, err := a.n.leaderClient(); err == nil {
-			return c.GetJob(forwardContext(ctx), &czpb.GetJobRequest{JobId: id})
-		}
+	if forwarded(ctx) {
+		return nil, a.n.notLeader()
 	}
-	return nil, status.Errorf(codes.NotFound, "no job %q", id)
+	return a.n.leaderClient()
 }
 
 func (a *clientAPI) GetJob(ctx context.Context, req *czpb.GetJobRequest) (*czpb.GetJobResponse, error) {
-	return a.job(ctx, req.JobId)
+	c, err := a.readLeader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if c != nil {
+		return c.GetJob(forwardContext(ctx), req)
+	}
+	j := a.n.view.Job(req.JobId)
+	if j == nil {
+		return nil, status.Errorf(codes.NotFound, "no job %q", req.JobId)
+	}
+	data, err := json.Marshal(j)
+	if err != nil {
+		return nil, err
+	}
+	return &czpb.GetJobResponse{JobJson: data, Index: a.n.fsm.Index()}, nil
 }
 
 func (a *clientAPI) ListJobs(ctx context.Context, req *czpb.ListJobsRequest) (*czpb.ListJobsResponse, error) {
+	c, err := a.readLeader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if c != nil {
+		return c.ListJobs(forwardContext(ctx), req)
+	}
 	resp := &czpb.ListJobsResponse{Index: a.n.fsm.Index()}
 	for _, j := range a.n.view.Jobs() {
 		resp.Jobs = append(resp.Jobs, Summary(j))
@@ -242,7 +262,7 @@ func (a *clientAPI) WatchJob(req *czpb.GetJobRequest, stream czpb.Client_WatchJo
 		if sum == nil && (wait > 100 || a.n.leader() != nil) {
 			// Unknown here after a while (or to the leader): ask GetJob,
 			// which asks the leader, for the verdict.
-			if _, err := a.job(ctx, req.JobId); err != nil {
+			if _, err := a.GetJob(ctx, req); err != nil {
 				return err
 			}
 		}
