@@ -88,3 +88,96 @@ func TestDelayedAndDuplicatedResults(t *testing.T) {
 		t.Fatalf("sum = %s, want 3160 (0..79 once each)", got)
 	}
 }
+
+// dying swallows the report of the first attempt it finishes, as an
+// executor killed after uploading its output but before the engine heard
+// of it, and then is declared lost.
+type dying struct {
+	engine.Executor
+	lost func()
+	once sync.Once
+}
+
+func (d *dying) Launch(spec engine.TaskSpec, report func(engine.Report)) {
+	d.Executor.Launch(spec, func(r engine.Report) {
+		swallowed := false
+		if r.State == engine.AttemptCommitted {
+			d.once.Do(func() { swallowed = true; go d.lost() })
+		}
+		if !swallowed {
+			report(r)
+		}
+	})
+}
+
+// TestExecutorDiesAfterUploadBeforeCommit: an attempt's outputs are in
+// the store but its report never arrives, and its executor is declared
+// lost. The task runs again elsewhere, commits once, the visible output is
+// the new attempt's, and the orphaned upload is swept.
+func TestExecutorDiesAfterUploadBeforeCommit(t *testing.T) {
+	ctx := context.Background()
+	b, err := store.OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := engine.New(engine.Config{Bucket: b, Logger: testenv.Logger()})
+	victim := local.New("victim", engine.Resources{CPU: 2, MemoryMB: 1024}, b, testenv.Logger())
+	healthy := local.New("healthy", engine.Resources{CPU: 2, MemoryMB: 1024}, b, testenv.Logger())
+	defer victim.Close()
+	defer healthy.Close()
+	d := &dying{Executor: victim}
+	d.lost = func() { e.ExecutorLost("victim") }
+	if err := e.AddExecutor(d); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.AddExecutor(healthy); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- e.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+	spec := engine.JobSpec{Version: engine.SpecVersion, Name: "die-before-ack", Stages: []engine.StageSpec{
+		{Name: "numbers", Operator: "test.numbers", Partitions: 6, Params: map[string]string{"n": "10"}},
+		{Name: "sum", Operator: "test.sum", Partitions: 1, Upstream: []string{"numbers"}, Params: map[string]string{"from": "numbers"}},
+	}}
+	id, err := e.Submit(spec, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := e.Wait(ctx, id)
+	if err != nil || j.State != engine.JobSucceeded {
+		t.Fatalf("job: %v %v", err, j)
+	}
+	rerun := 0
+	keep := map[string]bool{}
+	for _, st := range j.Stages {
+		for _, task := range st.Tasks {
+			if len(task.Attempts) > 1 {
+				rerun++
+			}
+			for _, o := range task.Outputs {
+				keep[o.Key] = true
+				if !strings.Contains(o.Key, fmt.Sprintf("-a%d/", task.Committed)) {
+					t.Errorf("%s/p%d: visible output %s is not the committed attempt %d's", st.Name, task.Partition, o.Key, task.Committed)
+				}
+			}
+		}
+	}
+	if rerun == 0 {
+		t.Fatal("no task ran twice: the executor's death changed nothing")
+	}
+	list, _ := b.List(ctx, "jobs/"+id+"/", "")
+	for _, o := range list.Objects {
+		if strings.Contains(o.Key, "/attempts/") && !keep[o.Key] {
+			t.Errorf("orphaned upload of the dead attempt left behind: %s", o.Key)
+		}
+	}
+	data, err := store.ReadAll(ctx, b, j.Task("sum", 0).Outputs[0].Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(data)); got != "1770" {
+		t.Fatalf("sum = %s, want 1770 (0..59 once each)", got)
+	}
+}
