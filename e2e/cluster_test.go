@@ -23,6 +23,7 @@ import (
 	"github.com/celebrity-zones/cz/layout"
 	czpb "github.com/celebrity-zones/cz/proto"
 	"github.com/celebrity-zones/cz/sample"
+	"github.com/celebrity-zones/cz/store"
 )
 
 // fault is what a scenario does to the cluster once the daily job has
@@ -87,29 +88,28 @@ func TestClusterFaultsChangeNothing(t *testing.T) {
 	}
 }
 
-// runOnCluster runs the sample's first batch and first day on a fresh
-// cluster, applying f during the daily job; it returns the finished jobs
-// and whether the fault was applied.
-func runOnCluster(t *testing.T, ctx context.Context, w s3World, ans *sample.Answer, f fault) ([]*engine.Job, bool) {
+// startCluster starts 3 coordinators (TLS, token) and 2 executors over
+// the work store, for the rest of the test, and a client.
+func startCluster(t *testing.T, ctx context.Context, work store.Bucket) (*coordinator.LocalCluster, *coordinator.Client, coordinator.Security, string) {
 	t.Helper()
 	certs := t.TempDir()
 	if err := coordinator.GenerateCerts(certs, []string{"127.0.0.1"}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	sec := coordinator.Files(certs, "e2e-token")
-	c, err := coordinator.StartLocalCluster(t.TempDir(), 3, sec, w.work, coordinator.LoopbackTiming, testenv.Logger())
+	c, err := coordinator.StartLocalCluster(t.TempDir(), 3, sec, work, coordinator.LoopbackTiming, testenv.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(c.Close)
 	if _, err := c.WaitLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
 	xctx, stopExecutors := context.WithCancel(ctx)
-	defer func() { stopExecutors(); wg.Wait() }()
+	t.Cleanup(func() { stopExecutors(); wg.Wait() })
 	for _, id := range []string{"x1", "x2"} {
-		x, err := executor.New(executor.Config{ID: id, Resources: engine.Resources{CPU: 2, MemoryMB: 4096}, Bucket: w.work,
+		x, err := executor.New(executor.Config{ID: id, Resources: engine.Resources{CPU: 2, MemoryMB: 4096}, Bucket: work,
 			Security: sec, Seeds: c.Seeds(), GossipBind: "127.0.0.1:0", DrainTimeout: time.Second, Logger: testenv.Logger()})
 		if err != nil {
 			t.Fatal(err)
@@ -121,7 +121,62 @@ func runOnCluster(t *testing.T, ctx context.Context, w s3World, ans *sample.Answ
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
+	t.Cleanup(func() { cl.Close() })
+	return c, cl, sec, certs
+}
+
+// TestSlowExecutorIsRacedOnTheCluster: one task's first attempt straggles
+// on a 3-coordinator, 2-executor cluster; the leader launches a
+// speculative copy, the job finishes, each partition commits once and the
+// visible output is the committed attempt's.
+func TestSlowExecutorIsRacedOnTheCluster(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	work, err := store.OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cl, _, _ := startCluster(t, ctx, work)
+	spec := engine.JobSpec{Version: engine.SpecVersion, Name: "straggler", Speculation: true, Stages: []engine.StageSpec{
+		{Name: "work", Operator: "test.sleep", Partitions: 4, Params: map[string]string{"sleep": "100ms", "straggler": "2", "straggle": "20s"}}}}
+	id, err := cl.Submit(ctx, spec, "straggler")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := cl.Wait(ctx, id, nil)
+	if err != nil || j.State != engine.JobSucceeded {
+		t.Fatalf("job: %v %v", err, j)
+	}
+	st := j.Stage("work")
+	if n := len(st.Tasks[2].Attempts); n < 2 {
+		t.Fatalf("the straggling task had %d attempt(s): no speculative copy was launched", n)
+	}
+	for _, task := range st.Tasks {
+		committed := 0
+		for _, a := range task.Attempts {
+			if a.State == engine.AttemptCommitted {
+				committed++
+			}
+		}
+		if committed != 1 || len(task.Outputs) != 1 {
+			t.Fatalf("p%d: %d committed attempts, %d outputs; want 1 and 1", task.Partition, committed, len(task.Outputs))
+		}
+		data, err := store.ReadAll(ctx, work, task.Outputs[0].Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("/work/p%d/a%d", task.Partition, task.Committed); !strings.HasSuffix(string(data), want) {
+			t.Fatalf("p%d: visible output %q is not the committed attempt's (%s)", task.Partition, data, want)
+		}
+	}
+}
+
+// runOnCluster runs the sample's first batch and first day on a fresh
+// cluster, applying f during the daily job; it returns the finished jobs
+// and whether the fault was applied.
+func runOnCluster(t *testing.T, ctx context.Context, w s3World, ans *sample.Answer, f fault) ([]*engine.Job, bool) {
+	t.Helper()
+	c, cl, sec, certs := startCluster(t, ctx, w.work)
 	batch, _ := contracts.ParseBatchID(ans.Batches[0].Batch)
 	day, _ := contracts.ParseDate(ans.Days[0])
 	hit := false
