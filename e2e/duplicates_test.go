@@ -51,22 +51,7 @@ func TestDelayedAndDuplicatedResults(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- e.Run(runCtx) }()
-	defer func() { stop(); <-done }()
-	spec := engine.JobSpec{Version: engine.SpecVersion, Name: "dup-results", Stages: []engine.StageSpec{
-		{Name: "numbers", Operator: "test.numbers", Partitions: 8, Params: map[string]string{"n": "10"}},
-		{Name: "sum", Operator: "test.sum", Partitions: 1, Upstream: []string{"numbers"}, Params: map[string]string{"from": "numbers"}},
-	}}
-	id, err := e.Submit(spec, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := e.Wait(ctx, id)
-	if err != nil || j.State != engine.JobSucceeded {
-		t.Fatalf("job: %v %v", err, j)
-	}
+	j := runNumbersSum(t, e, "dup-results", 8)
 	for _, st := range j.Stages {
 		for _, task := range st.Tasks {
 			committed := 0
@@ -133,22 +118,8 @@ func TestExecutorDiesAfterUploadBeforeCommit(t *testing.T) {
 	if err := e.AddExecutor(healthy); err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- e.Run(runCtx) }()
-	defer func() { stop(); <-done }()
-	spec := engine.JobSpec{Version: engine.SpecVersion, Name: "die-before-ack", Stages: []engine.StageSpec{
-		{Name: "numbers", Operator: "test.numbers", Partitions: 6, Params: map[string]string{"n": "10"}},
-		{Name: "sum", Operator: "test.sum", Partitions: 1, Upstream: []string{"numbers"}, Params: map[string]string{"from": "numbers"}},
-	}}
-	id, err := e.Submit(spec, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := e.Wait(ctx, id)
-	if err != nil || j.State != engine.JobSucceeded {
-		t.Fatalf("job: %v %v", err, j)
-	}
+	j := runNumbersSum(t, e, "die-before-ack", 6)
+	id := j.ID
 	rerun := 0
 	keep := map[string]bool{}
 	for _, st := range j.Stages {
@@ -180,4 +151,28 @@ func TestExecutorDiesAfterUploadBeforeCommit(t *testing.T) {
 	if got := strings.TrimSpace(string(data)); got != "1770" {
 		t.Fatalf("sum = %s, want 1770 (0..59 once each)", got)
 	}
+}
+
+// runNumbersSum runs e until the test ends and has it run a job of parts
+// test.numbers tasks (10 numbers each) summed by one test.sum task; it
+// returns the finished job, which must have succeeded.
+func runNumbersSum(t *testing.T, e *engine.Engine, name string, parts int) *engine.Job {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	spec := engine.JobSpec{Version: engine.SpecVersion, Name: name, Stages: []engine.StageSpec{
+		{Name: "numbers", Operator: "test.numbers", Partitions: parts, Params: map[string]string{"n": "10"}},
+		{Name: "sum", Operator: "test.sum", Partitions: 1, Upstream: []string{"numbers"}, Params: map[string]string{"from": "numbers"}},
+	}}
+	id, err := e.Submit(spec, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := e.Wait(context.Background(), id)
+	if err != nil || j.State != engine.JobSucceeded {
+		t.Fatalf("job %s: %v %v", name, err, j)
+	}
+	return j
 }
