@@ -34,8 +34,10 @@ var LoopbackTiming = Timing{
 	Commit: 2 * time.Millisecond, LeaseTTL: 2 * time.Second, LeaseGrace: 4 * time.Second, ApplyTimeout: 3 * time.Second,
 }
 
-// StartLocalCluster starts size coordinators under dir.
-func StartLocalCluster(dir string, size int, sec Security, bucket store.Bucket, timing Timing, logger *slog.Logger) (*LocalCluster, error) {
+// StartLocalCluster starts size coordinators under dir. Each configure
+// function adjusts every node's Config before it starts (a notifier, the
+// autoscaler).
+func StartLocalCluster(dir string, size int, sec Security, bucket store.Bucket, timing Timing, logger *slog.Logger, configure ...func(*Config)) (*LocalCluster, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -57,6 +59,9 @@ func StartLocalCluster(dir string, size int, sec Security, bucket store.Bucket, 
 	for i, p := range peers {
 		cfg := Config{ID: p.ID, Dir: filepath.Join(dir, p.ID), RaftBind: p.RaftAddr, Peers: peers, APIAddr: p.APIAddr,
 			Security: sec, Bucket: bucket, Timing: timing, Logger: logger}
+		for _, f := range configure {
+			f(&cfg)
+		}
 		c.configs = append(c.configs, cfg)
 		c.Nodes, c.Servers, c.Gossip = append(c.Nodes, nil), append(c.Servers, nil), append(c.Gossip, nil)
 		c.APIAddrs = append(c.APIAddrs, p.APIAddr)

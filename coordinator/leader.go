@@ -25,6 +25,12 @@ type leaderState struct {
 	runDone chan struct{}
 	reaped  chan struct{}
 	scaled  chan struct{}
+	// started is when this term's machinery started; announced closes
+	// when the job-end notifications stop, firstPass after their first
+	// look at the finished jobs.
+	started   time.Time
+	announced chan struct{}
+	firstPass chan struct{}
 
 	mu     sync.Mutex
 	execs  map[string]*remoteExec
@@ -45,7 +51,8 @@ func (n *Node) startLeading() (*leaderState, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &leaderState{n: n, term: term, ctx: ctx, cancel: cancel, runDone: make(chan struct{}), reaped: make(chan struct{}),
-		scaled: make(chan struct{}), execs: map[string]*remoteExec{}, leases: map[string]time.Time{}}
+		scaled: make(chan struct{}), execs: map[string]*remoteExec{}, leases: map[string]time.Time{},
+		started: time.Now(), announced: make(chan struct{}), firstPass: make(chan struct{})}
 	l.eng = engine.New(engine.Config{Bucket: n.cfg.Bucket, FSM: n.fsm, Log: raftLog{r: n.raft, timeout: t.ApplyTimeout},
 		Logger: n.logger.With("term", term)})
 	var alive []*engine.ExecutorStatus
@@ -74,6 +81,7 @@ func (n *Node) startLeading() (*leaderState, error) {
 	}()
 	go l.reap()
 	go l.scale()
+	go l.announce()
 	return l, nil
 }
 
@@ -106,6 +114,7 @@ func (l *leaderState) stop() {
 	<-l.runDone
 	<-l.reaped
 	<-l.scaled
+	<-l.announced
 	l.mu.Lock()
 	for _, rx := range l.execs {
 		rx.close()

@@ -32,6 +32,7 @@ import (
 	"github.com/hashicorp/raft-wal/metadb"
 
 	"github.com/celebrity-zones/cz/engine"
+	"github.com/celebrity-zones/cz/notify"
 	"github.com/celebrity-zones/cz/scaling"
 	"github.com/celebrity-zones/cz/store"
 )
@@ -75,7 +76,12 @@ type Config struct {
 	// (tests only).
 	Dir string
 	// RaftBind is the Raft TCP address ("127.0.0.1:7000"); RaftAdvertise
-	// what others dial when it differs.
+	// what others dial when it differs. When RaftBind's host is a specific
+	// IP (not empty, 0.0.0.0 or ::), Raft's outgoing connections leave
+	// from that IP too, so peers, firewalls and fault-injecting proxies
+	// see one address per member (several members on one machine bind
+	// 127.0.0.11, 127.0.0.12, ...: all of 127.0.0.0/8 is loopback on
+	// Linux).
 	RaftBind, RaftAdvertise string
 	// Transport replaces the TCP transport (tests: raft's in-memory one).
 	Transport raft.Transport
@@ -98,6 +104,15 @@ type Config struct {
 	// Scaling, when its Group is set, resizes the executor group from the
 	// engine's load while this node leads (transient executors).
 	Scaling Scaling
+	// Notifier, when set, hears of every job's end (succeeded, failed,
+	// cancelled) from whichever node leads, once per job, and StatusURL
+	// is the status page its messages link to. A job is marked announced
+	// in Bucket (NotifiedKey); a new leader announces finished jobs
+	// without the mark that ended during its term or up to an hour
+	// before. Delivery is at least once: a leader lost between sending
+	// and marking lets the next one send again.
+	Notifier  *notify.Notifier
+	StatusURL string
 }
 
 // Scaling configures the leader's executor autoscaling.
@@ -138,6 +153,9 @@ func Start(cfg Config) (*Node, error) {
 	}
 	if err := cfg.Security.check(); err != nil {
 		return nil, err
+	}
+	if cfg.Notifier != nil && cfg.Bucket == nil {
+		return nil, fmt.Errorf("coordinator: job notifications need the engine's bucket (announced jobs are marked there)")
 	}
 	if cfg.Timing == (Timing{}) {
 		cfg.Timing = DefaultTiming

@@ -277,6 +277,10 @@ type tlsStream struct {
 	net.Listener
 	advertise net.Addr
 	client    *tls.Config
+	// local is the address Raft's dials leave from: the bind IP when it
+	// is a specific one, so that peers and firewalls see one address per
+	// member; nil lets the kernel choose.
+	local *net.TCPAddr
 }
 
 func newTLSStream(bind string, advertise net.Addr, sec Security) (*tlsStream, error) {
@@ -287,26 +291,45 @@ func newTLSStream(bind string, advertise net.Addr, sec Security) (*tlsStream, er
 	if advertise == nil {
 		advertise = ln.Addr()
 	}
+	t := &tlsStream{Listener: ln, advertise: advertise, local: dialFrom(bind)}
 	if sec.Insecure {
-		return &tlsStream{Listener: ln, advertise: advertise}, nil
+		return t, nil
 	}
 	srv, err := sec.ServerTLS(true)
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
-	cli, err := sec.ClientTLS()
-	if err != nil {
+	if t.client, err = sec.ClientTLS(); err != nil {
 		ln.Close()
 		return nil, err
 	}
-	return &tlsStream{Listener: tls.NewListener(ln, srv), advertise: advertise, client: cli}, nil
+	t.Listener = tls.NewListener(ln, srv)
+	return t, nil
+}
+
+// dialFrom is the local address of dials for a listener bound to bind:
+// its IP when that is a specific one (not empty, 0.0.0.0 or ::), with any
+// port.
+func dialFrom(bind string) *net.TCPAddr {
+	host, _, err := net.SplitHostPort(bind)
+	if err != nil {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || ip.IsUnspecified() {
+		return nil
+	}
+	return &net.TCPAddr{IP: ip}
 }
 
 func (t *tlsStream) Addr() net.Addr { return t.advertise }
 
 func (t *tlsStream) Dial(address raftAddress, timeout time.Duration) (net.Conn, error) {
 	d := &net.Dialer{Timeout: timeout}
+	if t.local != nil {
+		d.LocalAddr = t.local
+	}
 	if t.client == nil {
 		return d.Dial("tcp", string(address))
 	}

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,10 +14,7 @@ import (
 	"time"
 
 	"github.com/celebrity-zones/cz/contracts"
-	"github.com/celebrity-zones/cz/coordinator"
 	"github.com/celebrity-zones/cz/engine"
-	"github.com/celebrity-zones/cz/engine/web"
-	"github.com/celebrity-zones/cz/executor"
 	"github.com/celebrity-zones/cz/internal/testenv"
 	"github.com/celebrity-zones/cz/jobs"
 	"github.com/celebrity-zones/cz/layout"
@@ -26,28 +23,87 @@ import (
 	"github.com/celebrity-zones/cz/store"
 )
 
-// fault is what a scenario does to the cluster once the daily job has
-// committed its first task. (Restarting every coordinator mid-job is
-// covered by executor.TestRestartEveryCoordinator.)
+// fault is one scenario run on the whole system as processes.
 type fault struct {
 	name string
 	long bool
-	hit  func(c *coordinator.LocalCluster) error
+	// executors replace the default three (x1, x2, x3; 2 CPU slots).
+	executors []ExecutorOptions
+	// setup runs before the system starts (a full disk, say).
+	setup func(t *testing.T) []ExecutorOptions
+	// watch runs beside the jobs from the start.
+	watch func(ctx context.Context, s *System) error
+	// hit runs once the daily job has committed its first task.
+	hit func(ctx context.Context, s *System) error
+	// check judges what the fault did, after the ledger check.
+	check func(t *testing.T, s *System, finished []*engine.Job)
 }
 
-// TestClusterFaultsChangeNothing runs the first batch and the first day
-// of a sample on 3 coordinators and 2 executors (TLS, tokens, gossip, real
-// Raft over loopback), every bucket on versitygw, hits the cluster in the
-// middle of the daily job, and checks the ledger against the same sample
-// run on the embedded engine.
-func TestClusterFaultsChangeNothing(t *testing.T) {
+func defaultExecutors() []ExecutorOptions {
+	return []ExecutorOptions{{ID: "x1"}, {ID: "x2"}, {ID: "x3"}}
+}
+
+// TestSystemUnderFaults runs the first batch and the first day of a
+// sample on the whole system as processes (3 `cz coordinator`, 3 `cz
+// executor`, versitygw), hits it in the middle of the daily job, and
+// checks the ledger against the same sample run on the embedded engine.
+// `make test` runs the short scenarios; `make e2e` all of them.
+func TestSystemUnderFaults(t *testing.T) {
 	faults := []fault{
-		{name: "kill the leader", hit: func(c *coordinator.LocalCluster) error { c.Kill(c.Leader()); return nil }},
+		{name: "kill the leader", hit: func(ctx context.Context, s *System) error {
+			l := s.Leader(ctx)
+			if l < 0 {
+				return fmt.Errorf("no leader")
+			}
+			s.Coordinators[l].Kill()
+			return nil
+		}},
+		{name: "kill an executor mid-task", hit: func(ctx context.Context, s *System) error {
+			s.Executors[0].Kill()
+			return nil
+		}, check: func(t *testing.T, s *System, finished []*engine.Job) {
+			if !anyAttempt(finished, func(a *engine.Attempt) bool { return a.Executor == "x1" && a.State == engine.AttemptLost }) {
+				t.Error("no attempt of x1 was lost: it was killed while idle")
+			}
+		}},
+		{name: "partition the leader from the majority", hit: isolateLeader, check: checkPartitioned},
+		{name: "executor dies after uploading, before its commit is acknowledged",
+			executors: []ExecutorOptions{{ID: "x1"}, {ID: "x2"}, {ID: "x3", CPUs: 4, Env: []string{"CZ_FAULTS=hold-commit"}}},
+			watch: func(ctx context.Context, s *System) error {
+				x := s.Executors[2]
+				if _, err := x.WaitLog(ctx, "fault: holding a committed report"); err != nil {
+					return err
+				}
+				x.Kill()
+				return nil
+			},
+			check: func(t *testing.T, s *System, finished []*engine.Job) {
+				if !s.Executors[2].Exited() {
+					t.Error("x3 never held a committed report, so it was never killed")
+				}
+			}},
+		{name: "restart every coordinator", long: true, hit: func(ctx context.Context, s *System) error {
+			for _, c := range s.Coordinators {
+				c.Kill()
+			}
+			for _, c := range s.Coordinators {
+				c.Start(s.t)
+			}
+			return nil
+		}},
+		{name: "delay and duplicate every task result", long: true,
+			executors: []ExecutorOptions{{ID: "x1", Env: []string{"CZ_FAULTS=report-delay=200ms,report-twice"}},
+				{ID: "x2", Env: []string{"CZ_FAULTS=report-delay=200ms,report-twice"}}}},
+		{name: "full disk on an executor", long: true, setup: fullDisk, check: func(t *testing.T, s *System, finished []*engine.Job) {
+			if !anyAttempt(finished, func(a *engine.Attempt) bool { return strings.Contains(a.Error, "no space left on device") }) {
+				t.Error("no attempt failed for want of disk: the full disk was never hit")
+			}
+		}},
 	}
 	srv := testenv.StartS3(t)
 	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	photos, err := sample.LoadPhotos(testenv.Path(t, "dlib"))
 	if err != nil {
@@ -76,74 +132,167 @@ func TestClusterFaultsChangeNothing(t *testing.T) {
 			if _, err := sample.Generate(ctx, w.b, photos, opt); err != nil {
 				t.Fatal(err)
 			}
-			finished, hit := runOnCluster(t, ctx, w, ans, f)
-			if !hit {
-				t.Fatal("the fault never happened: the daily job showed no progress before it ended")
-			}
+			finished, s := runOnSystem(t, ctx, srv, w, ans, f)
 			problems, _ := Check(ctx, w.b, w.work, finished, ans, w.cfg, model, baseline)
 			for _, p := range problems {
 				t.Error(p)
+			}
+			if f.check != nil {
+				f.check(t, s, finished)
 			}
 		})
 	}
 }
 
-// startCluster starts 3 coordinators (TLS, token) and 2 executors over
-// the work store, for the rest of the test, and a client.
-func startCluster(t *testing.T, ctx context.Context, work store.Bucket) (*coordinator.LocalCluster, *coordinator.Client, coordinator.Security, string) {
+// runOnSystem runs the sample's first batch and first day on a fresh
+// system, applying f; it returns the finished jobs.
+func runOnSystem(t *testing.T, ctx context.Context, srv *testenv.S3Server, w s3World, ans *sample.Answer, f fault) ([]*engine.Job, *System) {
 	t.Helper()
-	certs := t.TempDir()
-	if err := coordinator.GenerateCerts(certs, []string{"127.0.0.1"}, time.Hour); err != nil {
-		t.Fatal(err)
+	xs := f.executors
+	if f.setup != nil {
+		xs = f.setup(t)
 	}
-	sec := coordinator.Files(certs, "e2e-token")
-	c, err := coordinator.StartLocalCluster(t.TempDir(), 3, sec, work, coordinator.LoopbackTiming, testenv.Logger())
-	if err != nil {
-		t.Fatal(err)
+	if xs == nil {
+		xs = defaultExecutors()
 	}
-	t.Cleanup(c.Close)
-	if _, err := c.WaitLeader(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := StartSystem(t, ctx, SystemOptions{Store: w.workURL, Executors: xs,
+		Env: []string{"AWS_ACCESS_KEY_ID=" + srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + srv.SecretKey}})
 	var wg sync.WaitGroup
-	xctx, stopExecutors := context.WithCancel(ctx)
-	t.Cleanup(func() { stopExecutors(); wg.Wait() })
-	for _, id := range []string{"x1", "x2"} {
-		x, err := executor.New(executor.Config{ID: id, Resources: engine.Resources{CPU: 2, MemoryMB: 4096}, Bucket: work,
-			Security: sec, Seeds: c.Seeds(), GossipBind: "127.0.0.1:0", DrainTimeout: time.Second, Logger: testenv.Logger()})
+	defer wg.Wait()
+	if f.watch != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f.watch(ctx, s); err != nil {
+				t.Errorf("%s: %v", f.name, err)
+			}
+		}()
+	}
+	batch, _ := contracts.ParseBatchID(ans.Batches[0].Batch)
+	day, _ := contracts.ParseDate(ans.Days[0])
+	hit := false
+	var finished []*engine.Job
+	for _, spec := range []engine.JobSpec{jobs.BatchSpec(batch, w.cfg), jobs.DailySpec(day, w.cfg)} {
+		id, err := s.Client.Submit(ctx, spec, spec.Name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		wg.Add(1)
-		go func() { defer wg.Done(); x.Run(xctx) }()
+		j, err := s.Client.Wait(ctx, id, func(sum *czpb.JobSummary) {
+			if f.hit != nil && !hit && strings.HasPrefix(sum.Name, layout.DailyRunner) && sum.Committed > 0 && sum.Running > 0 {
+				hit = true
+				if err := f.hit(ctx, s); err != nil {
+					t.Errorf("%s: %v", f.name, err)
+				}
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.State != engine.JobSucceeded {
+			t.Fatalf("%s: %s: %s", spec.Name, j.State, j.Error)
+		}
+		finished = append(finished, j)
 	}
-	cl, err := coordinator.Dial(c.APIAddrs, coordinator.Security{CAFile: sec.CAFile, Token: sec.Token})
+	if f.hit != nil && !hit {
+		t.Fatal("the fault never happened: the daily job never had a task committed while others ran")
+	}
+	checkNoSecrets(t, ctx, s, finished, []string{s.Token, srv.SecretKey})
+	return finished, s
+}
+
+// isolateLeader cuts the leader's Raft links to both other members, both
+// ways; they stay cut to the end of the scenario.
+func isolateLeader(ctx context.Context, s *System) error {
+	l := s.Leader(ctx)
+	if l < 0 {
+		return fmt.Errorf("no leader")
+	}
+	s.isolated = l
+	s.Net.Isolate(fmt.Sprintf("127.0.0.%d", 11+l))
+	return nil
+}
+
+// checkPartitioned: while the old leader is still cut off, the majority
+// follows another leader and the old one no longer takes itself for the
+// leader.
+func checkPartitioned(t *testing.T, s *System, finished []*engine.Job) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l := s.isolated
+	old := fmt.Sprintf("c%d", l+1)
+	other := (l + 1) % len(s.Coordinators)
+	for {
+		lead, _ := s.MemberView(ctx, other)
+		self, err := s.MemberView(ctx, l)
+		if lead != "" && lead != old && self != old {
+			t.Logf("majority follows %s; the isolated %s sees leader %q (%v)", lead, old, self, err)
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the majority sees leader %q and the isolated old leader %s sees %q", lead, old, self)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// fullDisk gives executor x3 a temporary directory on a full 1 MiB
+// tmpfs (and more CPU slots, so the scheduler tries it first); tasks that
+// spool a video there fail and run again elsewhere.
+func fullDisk(t *testing.T) []ExecutorOptions {
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a small tmpfs (needs root): %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	f, err := os.Create(filepath.Join(dir, "filler"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cl.Close() })
-	return c, cl, sec, certs
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			break // full
+		}
+	}
+	f.Close()
+	return []ExecutorOptions{{ID: "x1"}, {ID: "x2"}, {ID: "x3", CPUs: 4, Env: []string{"TMPDIR=" + dir}}}
+}
+
+func anyAttempt(finished []*engine.Job, is func(*engine.Attempt) bool) bool {
+	for _, j := range finished {
+		for _, st := range j.Stages {
+			for _, task := range st.Tasks {
+				for _, a := range task.Attempts {
+					if is(a) {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
 }
 
 // TestSlowExecutorIsRacedOnTheCluster: one task's first attempt straggles
-// on a 3-coordinator, 2-executor cluster; the leader launches a
-// speculative copy, the job finishes, each partition commits once and the
-// visible output is the committed attempt's.
+// on the system as processes; the leader launches a speculative copy, the
+// job finishes, each partition commits once and the visible output is the
+// committed attempt's.
 func TestSlowExecutorIsRacedOnTheCluster(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	work, err := store.OpenDir(t.TempDir())
+	dir := t.TempDir()
+	work, err := store.OpenDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, cl, _, _ := startCluster(t, ctx, work)
+	s := StartSystem(t, ctx, SystemOptions{Store: dir, Executors: []ExecutorOptions{{ID: "x1"}, {ID: "x2"}}})
 	spec := engine.JobSpec{Version: engine.SpecVersion, Name: "straggler", Speculation: true, Stages: []engine.StageSpec{
 		{Name: "work", Operator: "test.sleep", Partitions: 4, Params: map[string]string{"sleep": "100ms", "straggler": "2", "straggle": "20s"}}}}
-	id, err := cl.Submit(ctx, spec, "straggler")
+	id, err := s.Client.Submit(ctx, spec, "straggler")
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, err := cl.Wait(ctx, id, nil)
+	j, err := s.Client.Wait(ctx, id, nil)
 	if err != nil || j.State != engine.JobSucceeded {
 		t.Fatalf("job: %v %v", err, j)
 	}
@@ -171,47 +320,12 @@ func TestSlowExecutorIsRacedOnTheCluster(t *testing.T) {
 	}
 }
 
-// runOnCluster runs the sample's first batch and first day on a fresh
-// cluster, applying f during the daily job; it returns the finished jobs
-// and whether the fault was applied.
-func runOnCluster(t *testing.T, ctx context.Context, w s3World, ans *sample.Answer, f fault) ([]*engine.Job, bool) {
-	t.Helper()
-	c, cl, sec, certs := startCluster(t, ctx, w.work)
-	batch, _ := contracts.ParseBatchID(ans.Batches[0].Batch)
-	day, _ := contracts.ParseDate(ans.Days[0])
-	hit := false
-	var finished []*engine.Job
-	for _, spec := range []engine.JobSpec{jobs.BatchSpec(batch, w.cfg), jobs.DailySpec(day, w.cfg)} {
-		id, err := cl.Submit(ctx, spec, spec.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		j, err := cl.Wait(ctx, id, func(sum *czpb.JobSummary) {
-			if !hit && strings.HasPrefix(sum.Name, layout.DailyRunner) && sum.Committed > 0 {
-				hit = true
-				if err := f.hit(c); err != nil {
-					t.Errorf("%s: %v", f.name, err)
-				}
-			}
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if j.State != engine.JobSucceeded {
-			t.Fatalf("%s: %s: %s", spec.Name, j.State, j.Error)
-		}
-		finished = append(finished, j)
-	}
-	checkNoSecrets(t, c, finished, []string{sec.Token, os.Getenv("AWS_SECRET_ACCESS_KEY")}, certs)
-	return finished, hit
-}
-
-// checkNoSecrets reads every page of the leader's status page and its
-// JSON API and fails if the cluster token, the S3 secret key or any
+// checkNoSecrets reads every page of every live coordinator's status page
+// and JSON API and fails if the cluster token, the S3 secret key or any
 // private-key material appears in them.
-func checkNoSecrets(t *testing.T, c *coordinator.LocalCluster, finished []*engine.Job, secrets []string, certs string) {
+func checkNoSecrets(t *testing.T, ctx context.Context, s *System, finished []*engine.Job, secrets []string) {
 	t.Helper()
-	keys, _ := filepath.Glob(filepath.Join(certs, "*key*.pem"))
+	keys, _ := filepath.Glob(filepath.Join(s.Certs, "*key*.pem"))
 	for _, k := range keys {
 		data, err := os.ReadFile(k)
 		if err != nil {
@@ -222,27 +336,35 @@ func checkNoSecrets(t *testing.T, c *coordinator.LocalCluster, finished []*engin
 			secrets = append(secrets, lines[1]) // a line of the key's base64 body
 		}
 	}
-	n := c.Nodes[max(c.Leader(), 0)]
-	srv := httptest.NewServer(web.Handler(web.Live(n.View()), n.View().Metrics().Registry, nil))
-	defer srv.Close()
 	paths := []string{"/", "/executors", "/metrics", "/api/jobs", "/api/executors"}
 	for _, j := range finished {
 		paths = append(paths, "/jobs/"+j.ID, "/api/jobs/"+j.ID)
 	}
-	for _, p := range paths {
-		resp, err := http.Get(srv.URL + p)
-		if err != nil {
-			t.Fatal(err)
+	read := 0
+	for i, c := range s.Coordinators {
+		if c.Exited() {
+			continue
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Errorf("status page %s: %s", p, resp.Status)
-		}
-		for _, secret := range secrets {
-			if secret != "" && strings.Contains(string(body), secret) {
-				t.Errorf("status page %s shows a secret (%.6s…)", p, secret)
+		for _, p := range paths {
+			resp, err := http.Get("http://" + s.HTTP[i] + p)
+			if err != nil {
+				t.Errorf("status page of c%d %s: %v", i+1, p, err)
+				continue
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			read++
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("status page of c%d %s: %s", i+1, p, resp.Status)
+			}
+			for _, secret := range secrets {
+				if secret != "" && strings.Contains(string(body), secret) {
+					t.Errorf("status page of c%d %s shows a secret (%.6s…)", i+1, p, secret)
+				}
 			}
 		}
+	}
+	if read == 0 {
+		t.Error("no status page could be read")
 	}
 }

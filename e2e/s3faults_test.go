@@ -21,9 +21,10 @@ const model = "dlib-resnet128"
 // s3World is one set of buckets on a versitygw server, reached directly
 // or through a proxy.
 type s3World struct {
-	cfg  jobs.Config
-	b    *layout.Buckets
-	work store.Bucket
+	cfg     jobs.Config
+	b       *layout.Buckets
+	work    store.Bucket
+	workURL string
 }
 
 func openS3World(t *testing.T, srv *testenv.S3Server, prefix, endpoint string, create bool) s3World {
@@ -42,7 +43,8 @@ func openS3World(t *testing.T, srv *testenv.S3Server, prefix, endpoint string, c
 	if w.b, err = layout.Open(ctx, w.cfg.Buckets); err != nil {
 		t.Fatal(err)
 	}
-	if w.work, err = store.Open(ctx, url("work")); err != nil {
+	w.workURL = url("work")
+	if w.work, err = store.Open(ctx, w.workURL); err != nil {
 		t.Fatal(err)
 	}
 	return w

@@ -61,7 +61,10 @@ type Config struct {
 	// DrainTimeout bounds how long a drain waits for running attempts
 	// (default 2 minutes, the spot-interruption notice).
 	DrainTimeout time.Duration
-	Logger       *slog.Logger
+	// Faults are injected into the calls to the leader: for tests only
+	// (see Faults); the zero value injects none.
+	Faults Faults
+	Logger *slog.Logger
 }
 
 // Executor is a remote executor.
@@ -87,6 +90,8 @@ type Executor struct {
 	finished int
 	// blockAddr is where this executor serves shuffle blocks ("": nowhere).
 	blockAddr string
+	// faults intercepts the calls to the leader (tests; nil: none).
+	faults grpc.UnaryClientInterceptor
 }
 
 // New returns an executor; Run starts it.
@@ -113,6 +118,7 @@ func New(cfg Config) (*Executor, error) {
 		running: map[engine.AttemptID]bool{}, done: map[engine.AttemptID]engine.Report{},
 		outSig: make(chan struct{}, 1), conns: map[string]*grpc.ClientConn{}}
 	x.pool = local.New(cfg.ID, cfg.Resources, cfg.Bucket, cfg.Logger)
+	x.faults = cfg.Faults.Interceptor(x.logger)
 	return x, nil
 }
 
@@ -316,6 +322,9 @@ func (x *Executor) conn(addr string) (*grpc.ClientConn, error) {
 	opts, err := x.cfg.Security.DialOptions()
 	if err != nil {
 		return nil, err
+	}
+	if x.faults != nil {
+		opts = append(opts, grpc.WithChainUnaryInterceptor(x.faults))
 	}
 	c, err := grpc.NewClient(addr, opts...)
 	if err != nil {

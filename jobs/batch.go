@@ -541,6 +541,9 @@ func batchReclassify(ctx context.Context, t *engine.Task) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			if !videoProblem(err) {
+				return fmt.Errorf("content %s: %w", uuid, err)
+			}
 			inf.t.Log.Warn("candidate failed", "content_uuid", uuid, "err", err)
 			inf.out.Failures = append(inf.out.Failures, VideoFailure{ContentUUID: uuid, Error: err.Error()})
 		}
@@ -564,7 +567,7 @@ func (inf *inference) reclassify(ctx context.Context, uuid string, hits map[stri
 	}
 	meta, err := contracts.ParseCandidateMetadata(store.Join(inf.b.Internal.URL(), metaKey), data)
 	if err != nil {
-		return err
+		return &recordError{err}
 	}
 	pooled := func(face string) string { return layout.CandidateEmbedding(model, layout.Unidentified, uuid, face) }
 	faces := slices.Sorted(maps.Keys(hits))
@@ -582,7 +585,7 @@ func (inf *inference) reclassify(ctx context.Context, uuid string, hits map[stri
 	}
 	location, ok := day.videos[uuid]
 	if !ok {
-		return fmt.Errorf("content %s is not in the content-metadata partition of its upload day %s", uuid, meta.UploadTS.Format(contracts.DateLayout))
+		return &recordError{fmt.Errorf("content %s is not in the content-metadata partition of its upload day %s", uuid, meta.UploadTS.Format(contracts.DateLayout))}
 	}
 	var results []contracts.FaceResult
 	var identified []string
@@ -594,7 +597,7 @@ func (inf *inference) reclassify(ctx context.Context, uuid string, hits map[stri
 		}
 		seen, ok := day.faces[[2]string{uuid, faceID}]
 		if !ok {
-			return fmt.Errorf("face %s of %s is not in the intermediate data of its daily run", faceID, uuid)
+			return &recordError{fmt.Errorf("face %s of %s is not in the intermediate data of its daily run", faceID, uuid)}
 		}
 		res, nearestZone := inf.classifyHits(faceID, hits[faceID])
 		results = append(results, res)

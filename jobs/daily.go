@@ -149,7 +149,9 @@ func dailyInference(ctx context.Context, t *engine.Task) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		inf.video(ctx, cand)
+		if err := inf.video(ctx, cand); err != nil {
+			return err
+		}
 	}
 	return inf.finish(ctx)
 }

@@ -93,19 +93,42 @@ func latestIndex(ctx context.Context, internal store.Bucket, model string) (*ann
 	return x, version, nil
 }
 
-func (inf *inference) video(ctx context.Context, cand Candidate) {
+// video finds, identifies and records one candidate's faces. A video at
+// fault (see videoProblem) is reported and the batch goes on; any other
+// error fails the attempt, which runs again, elsewhere if it can.
+func (inf *inference) video(ctx context.Context, cand Candidate) error {
 	inf.out.Videos++
 	err := inf.process(ctx, cand)
-	if err != nil {
-		if ctx.Err() != nil {
-			return
-		}
-		inf.t.Log.Warn("video failed", "content_uuid", cand.ContentUUID, "video", cand.VideoLocation, "err", err)
-		inf.t.Count("videos_failed", 1)
-		inf.out.Failures = append(inf.out.Failures, VideoFailure{cand.ContentUUID, cand.VideoLocation, err.Error()})
-		return
+	switch {
+	case err == nil:
+		inf.t.Count("videos", 1)
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case !videoProblem(err):
+		return fmt.Errorf("content %s (%s): %w", cand.ContentUUID, cand.VideoLocation, err)
 	}
-	inf.t.Count("videos", 1)
+	inf.t.Log.Warn("video failed", "content_uuid", cand.ContentUUID, "video", cand.VideoLocation, "err", err)
+	inf.t.Count("videos_failed", 1)
+	inf.out.Failures = append(inf.out.Failures, VideoFailure{cand.ContentUUID, cand.VideoLocation, err.Error()})
+	return nil
+}
+
+// recordError marks a candidate whose own records are wrong or missing.
+type recordError struct{ err error }
+
+func (e *recordError) Error() string { return e.err.Error() }
+func (e *recordError) Unwrap() error { return e.err }
+
+// videoProblem reports whether err is the candidate's own fault: a video
+// that is missing, empty, not a video, corrupt or too slow to decode, or
+// records of it that are missing or inconsistent. A full disk, a store
+// that keeps failing or a broken model is not: retrying elsewhere can
+// succeed, and reporting the video as bad would lose it.
+func videoProblem(err error) bool {
+	var ve *face.VideoError
+	var re *recordError
+	return errors.As(err, &ve) || errors.As(err, &re) || errors.Is(err, store.ErrNotExist)
 }
 
 func (inf *inference) process(ctx context.Context, cand Candidate) error {

@@ -49,29 +49,24 @@ func (l *Local) Run(ctx context.Context, spec engine.JobSpec, key string) (*engi
 	if err != nil {
 		return nil, err
 	}
-	l.notify(ctx, id, spec.Name, "started", "")
+	l.notify(ctx, notify.JobStarted(id, spec.Name, l.StatusURL))
 	j, err := l.Engine.Wait(ctx, id)
 	if err != nil {
 		return nil, err
 	}
+	l.notify(ctx, notify.JobEnded(j, l.StatusURL))
 	if j.State != engine.JobSucceeded {
-		l.notify(ctx, id, spec.Name, j.State.String(), j.Error)
 		return j, fmt.Errorf("job %s (%s) %s: %s", j.ID, j.Spec.Name, j.State, j.Error)
 	}
-	l.notify(ctx, id, spec.Name, j.State.String(), fmt.Sprintf("took %s", j.Finished.Sub(j.Submitted).Round(1e6)))
 	return j, nil
 }
 
-func (l *Local) notify(ctx context.Context, id, name, state, summary string) {
+func (l *Local) notify(ctx context.Context, e notify.Event) {
 	if l.Notifier == nil {
 		return
 	}
-	link := ""
-	if l.StatusURL != "" {
-		link = l.StatusURL + "/jobs/" + id
-	}
 	// Delivery problems are logged by the notifier; they never fail a job.
-	l.Notifier.Notify(ctx, notify.Event{Job: id, Name: name, State: state, Link: link, Summary: summary})
+	l.Notifier.Notify(ctx, e)
 }
 
 // Close stops the engine and its executor.

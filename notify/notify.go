@@ -17,6 +17,8 @@ import (
 	"net/smtp"
 	"strings"
 	"time"
+
+	"github.com/celebrity-zones/cz/engine"
 )
 
 // Event is something that happened to a job.
@@ -45,6 +47,33 @@ func (e Event) Text() string {
 		fmt.Fprintf(&b, "Status page: %s\n", e.Link)
 	}
 	return b.String()
+}
+
+// JobLink is a job's page on the status page at statusURL ("" when there
+// is no status page).
+func JobLink(statusURL, job string) string {
+	if statusURL == "" {
+		return ""
+	}
+	return strings.TrimRight(statusURL, "/") + "/jobs/" + job
+}
+
+// JobStarted is the event of a submitted job.
+func JobStarted(job, name, statusURL string) Event {
+	return Event{Job: job, Name: name, State: "started", Link: JobLink(statusURL, job)}
+}
+
+// JobEnded is the event of a job in a terminal state, dated when it
+// ended: a success says how long the job took, a failure or cancellation
+// gives the job's error. The embedded runner and the cluster's leader
+// both send it.
+func JobEnded(j *engine.Job, statusURL string) Event {
+	e := Event{Job: j.ID, Name: j.Spec.Name, State: j.State.String(), Link: JobLink(statusURL, j.ID),
+		Summary: j.Error, Time: j.Finished}
+	if j.State == engine.JobSucceeded {
+		e.Summary = fmt.Sprintf("took %s", j.Finished.Sub(j.Submitted).Round(time.Millisecond))
+	}
+	return e
 }
 
 // Config selects the channels. Empty fields switch a channel off.

@@ -61,7 +61,8 @@ func init() {
 		peers, storeURL, listen, gossip    string
 		seeds, httpAddr, raftBind, raftAdv string
 		leaseTTL, leaseGrace               time.Duration
-		autoscale                          string
+		autoscale, statusURL               string
+		notifyF                            notifyFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "coordinator",
@@ -70,7 +71,8 @@ func init() {
 is given the same --peers list; a member with an empty --dir bootstraps
 the group with it. The leader runs the engine and the executor leases;
 any member serves the Client API (followers forward writes to the
-leader). Security is on by default: mutual TLS (--ca/--cert/--key, made
+leader). With --gchat-webhook or --smtp/--mail-to the leader tells the
+team when each job ends (once per job, across leader changes). Security is on by default: mutual TLS (--ca/--cert/--key, made
 by 'cz certs') and a bearer token for clients (--token or CZ_TOKEN).
 See docs/distributed.md.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -114,6 +116,13 @@ See docs/distributed.md.`,
 				cfg.Timing.LeaseGrace = leaseGrace
 			}
 			cfg.Logger = slog.Default()
+			if cfg.Notifier, err = notifyF.notifier(); err != nil {
+				return err
+			}
+			cfg.StatusURL = statusURL
+			if cfg.StatusURL == "" && httpAddr != "" {
+				cfg.StatusURL = "http://" + httpAddr
+			}
 			if autoscale != "" {
 				if cfg.Scaling.Group, err = scaling.Open(ctx, autoscale); err != nil {
 					return fmt.Errorf("--autoscale: %w", err)
@@ -184,6 +193,8 @@ See docs/distributed.md.`,
 	fl.IntVar(&cfg.Scaling.Policy.Min, "min-executors", 0, "fewest autoscaled executors (0: none while idle)")
 	fl.DurationVar(&cfg.Scaling.Policy.IdleAfter, "idle-after", 10*time.Minute, "scale to --min-executors after this long without work")
 	fl.DurationVar(&cfg.Scaling.Every, "scale-every", 10*time.Second, "how often the leader measures the load")
+	notifyF.add(cmd)
+	fl.StringVar(&statusURL, "status-url", "", "the status page's address in job notifications, as the team reaches it (default http://HTTP_ADDR when --http is set)")
 	cmd.MarkFlagRequired("id")
 	securityFlags(cmd, &cfg.Security, true)
 	root.AddCommand(cmd)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,6 +16,7 @@ func init() {
 	var (
 		cfg                                    executor.Config
 		seeds, coords, holds, storeURL, gossip string
+		faults                                 string
 		cpus, gpus                             int
 		memoryMB                               int64
 		drain                                  time.Duration
@@ -52,6 +54,12 @@ what runs within --drain-timeout and hands the rest back.`,
 			if len(cfg.Seeds) == 0 && len(cfg.Coordinators) == 0 {
 				return fmt.Errorf("give --seeds (gossip) or --coordinators (API addresses)")
 			}
+			if cfg.Faults, err = executor.ParseFaults(faults); err != nil {
+				return fmt.Errorf("--faults (env CZ_FAULTS): %w", err)
+			}
+			if cfg.Faults != (executor.Faults{}) {
+				slog.Warn("fault injection on", "faults", faults)
+			}
 			x, err := executor.New(cfg)
 			if err != nil {
 				return err
@@ -76,6 +84,8 @@ what runs within --drain-timeout and hands the rest back.`,
 	fl.BoolVar(&cfg.Spot, "spot", false, "a spot instance: the shuffle also copies its map outputs to the store")
 	fl.StringVar(&cfg.SpotNoticeURL, "spot-notice-url", "", "poll this URL and drain once it answers 200 (on EC2 spot: "+executor.DefaultSpotNoticeURL+"; default with --spot)")
 	fl.DurationVar(&drain, "drain-timeout", 2*time.Minute, "how long a drain waits for running tasks before handing them back")
+	fl.StringVar(&faults, "faults", os.Getenv("CZ_FAULTS"), "TESTS ONLY: inject network faults into the calls to the leader, such as report-delay=30ms,report-twice,hold-commit (env CZ_FAULTS)")
+	fl.MarkHidden("faults")
 	cmd.MarkFlagRequired("id")
 	securityFlags(cmd, &cfg.Security, true)
 	root.AddCommand(cmd)

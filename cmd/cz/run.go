@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -27,9 +26,38 @@ type runFlags struct {
 	dir, work, listen, filter string
 	buckets                   layout.Config
 	cfg                       jobs.Config
-	notify                    notify.Config
-	mailTo                    string
+	notify                    notifyFlags
 	slots                     int
+}
+
+// notifyFlags are the job-notification flags `cz run` and `cz
+// coordinator` share: a Google Chat webhook and SMTP mail.
+type notifyFlags struct {
+	cfg    notify.Config
+	mailTo string
+}
+
+func (f *notifyFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.cfg.GChatWebhook, "gchat-webhook", os.Getenv("CZ_GCHAT_WEBHOOK"), "Google Chat webhook for job notifications (env CZ_GCHAT_WEBHOOK)")
+	fl.StringVar(&f.cfg.SMTPAddr, "smtp", os.Getenv("CZ_SMTP_ADDR"), "SMTP relay host:port for job mails (env CZ_SMTP_ADDR; CZ_SMTP_USER/CZ_SMTP_PASSWORD authenticate)")
+	fl.StringVar(&f.cfg.From, "mail-from", "cz@localhost", "sender of job mails")
+	fl.StringVar(&f.mailTo, "mail-to", os.Getenv("CZ_MAIL_TO"), "comma-separated recipients of job mails (env CZ_MAIL_TO)")
+}
+
+// notifier returns the notifier the flags describe, or nil when they name
+// no channel.
+func (f *notifyFlags) notifier() (*notify.Notifier, error) {
+	c := f.cfg
+	c.To = splitList(f.mailTo)
+	if c.SMTPAddr != "" && len(c.To) == 0 {
+		return nil, fmt.Errorf("--smtp %s: job mails need recipients (--mail-to or CZ_MAIL_TO)", c.SMTPAddr)
+	}
+	if c.GChatWebhook == "" && c.SMTPAddr == "" {
+		return nil, nil
+	}
+	c.SMTPUser, c.SMTPPassword = os.Getenv("CZ_SMTP_USER"), os.Getenv("CZ_SMTP_PASSWORD")
+	return notify.New(c), nil
 }
 
 func (f *runFlags) add(cmd *cobra.Command, running bool) {
@@ -47,10 +75,7 @@ func (f *runFlags) add(cmd *cobra.Command, running bool) {
 	fl.IntVar(&f.cfg.Face.Threads, "ort-threads", 0, "ONNX Runtime threads per session (0: its default)")
 	fl.StringVar(&f.cfg.Face.Provider, "provider", "cpu", "ONNX Runtime execution provider: cpu or cuda")
 	fl.Float64Var(&f.cfg.Face.FPS, "fps", 1, "video frames sampled per second")
-	fl.StringVar(&f.notify.GChatWebhook, "gchat-webhook", os.Getenv("CZ_GCHAT_WEBHOOK"), "Google Chat webhook for job notifications (env CZ_GCHAT_WEBHOOK)")
-	fl.StringVar(&f.notify.SMTPAddr, "smtp", os.Getenv("CZ_SMTP_ADDR"), "SMTP relay host:port for job mails (env CZ_SMTP_ADDR; CZ_SMTP_USER/CZ_SMTP_PASSWORD authenticate)")
-	fl.StringVar(&f.notify.From, "mail-from", "cz@localhost", "sender of job mails")
-	fl.StringVar(&f.mailTo, "mail-to", os.Getenv("CZ_MAIL_TO"), "comma-separated recipients of job mails (env CZ_MAIL_TO)")
+	f.notify.add(cmd)
 }
 
 // config resolves the flags into the runners' configuration.
@@ -185,6 +210,10 @@ func runJob(f *runFlags, spec func(jobs.Config) engine.JobSpec) error {
 	if err != nil {
 		return err
 	}
+	notifier, err := f.notify.notifier()
+	if err != nil {
+		return err
+	}
 	l, err := jobs.StartLocal(work, f.slots, nil)
 	if err != nil {
 		return err
@@ -195,11 +224,7 @@ func runJob(f *runFlags, spec func(jobs.Config) engine.JobSpec) error {
 		return err
 	}
 	defer stop()
-	if f.mailTo != "" {
-		f.notify.To = strings.Split(f.mailTo, ",")
-	}
-	f.notify.SMTPUser, f.notify.SMTPPassword = os.Getenv("CZ_SMTP_USER"), os.Getenv("CZ_SMTP_PASSWORD")
-	l.Notifier, l.StatusURL = notify.New(f.notify), url
+	l.Notifier, l.StatusURL = notifier, url
 	s := spec(c)
 	j, err := l.Run(rootContext(), s, "")
 	if err != nil {

@@ -8,6 +8,16 @@
 //	test.flaky    fails (retryably) while attempt < param "succeed_at"; param "fatal"=true fails fatally
 //	test.sleep    sleeps param "sleep"; attempt 1 of partition param "straggler" sleeps param "straggle"
 //	test.gate     waits until the gate named by param "gate" opens (Open)
+//
+// and, for shuffles (usable across processes):
+//
+//	test.shufflemap    writes the shuffle output "shuffle": params n records (default 1000) over
+//	                   keys keys (default 500; see ShuffleRecord) for reducers reducers (default 1),
+//	                   placed by param placement (durable, served, served+durable, auto)
+//	test.shufflecount  reads its partition of the "shuffle" outputs of stage param "from"
+//	                   (default "map") and writes "result": lines "key count sum" in key order;
+//	                   with param "gate", every attempt first waits until the object with that
+//	                   key exists in the bucket (a test in another process puts it)
 package testops
 
 import (

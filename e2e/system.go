@@ -1,0 +1,352 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/celebrity-zones/cz/coordinator"
+	"github.com/celebrity-zones/cz/internal/testenv"
+)
+
+// System is the whole system as real processes on loopback: `cz
+// coordinator` members (mutual TLS, a token, Raft through a LinkProxy each
+// so that a member can be partitioned), `cz executor` processes found by
+// gossip, beside the test's versitygw and notification sinks. Processes
+// are stopped when the test ends; their logs are printed when it failed.
+type System struct {
+	t      *testing.T
+	Bin    string
+	Dir    string
+	Certs  string
+	Token  string
+	Store  string // the engine store URL every process uses
+	env    []string
+	HTTP   []string // status page address of each coordinator
+	APIs   []string
+	Client *coordinator.Client
+
+	Coordinators []*Process
+	Executors    []*Process
+	Net          *Partition
+
+	gossips  []string
+	isolated int // the member a scenario cut off
+}
+
+// SystemOptions shape a System.
+type SystemOptions struct {
+	Coordinators int // default 3
+	// Executors are started at once; more can be added with AddExecutor.
+	Executors []ExecutorOptions
+	// Store is the engine store URL (attempt outputs, manifests, logs).
+	Store string
+	// Env is added to every process's environment (S3 credentials).
+	Env []string
+	// Lease is the executors' lease (default 2s), LeaseGrace what a new
+	// leader gives them to come back (default 4s).
+	Lease, LeaseGrace time.Duration
+	// CoordinatorArgs are added to every coordinator's command line.
+	CoordinatorArgs []string
+}
+
+// ExecutorOptions shape one executor process.
+type ExecutorOptions struct {
+	ID   string
+	CPUs int      // default 2
+	Env  []string // such as CZ_FAULTS=… or TMPDIR=…
+	// Blocks serves this executor's shuffle map outputs to the others.
+	Blocks bool
+}
+
+// Process is one child process of a System.
+type Process struct {
+	Name string
+	args []string
+	env  []string
+	bin  string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	log  bytes.Buffer
+	done chan struct{}
+	logs []string // earlier runs' output, for the failure report
+}
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// czBinary builds cmd/cz once per test binary.
+func czBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "cz-e2e-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "cz")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/celebrity-zones/cz/cmd/cz").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build ./cmd/cz: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// StartSystem starts the coordinators and executors and waits until a
+// leader is elected and every executor has registered.
+func StartSystem(t *testing.T, ctx context.Context, o SystemOptions) *System {
+	t.Helper()
+	if o.Coordinators == 0 {
+		o.Coordinators = 3
+	}
+	if o.Lease == 0 {
+		o.Lease, o.LeaseGrace = 2*time.Second, 4*time.Second
+	}
+	s := &System{t: t, Bin: czBinary(t), Dir: t.TempDir(), Token: "e2e-token", Store: o.Store}
+	s.Certs = filepath.Join(s.Dir, "certs")
+	if err := coordinator.GenerateCerts(s.Certs, []string{"127.0.0.1"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	s.env = append(os.Environ(), "CZ_CA="+filepath.Join(s.Certs, "ca.pem"), "CZ_CERT="+filepath.Join(s.Certs, "node.pem"),
+		"CZ_KEY="+filepath.Join(s.Certs, "node-key.pem"), "CZ_TOKEN="+s.Token)
+	s.env = append(s.env, o.Env...)
+	t.Cleanup(s.stop)
+
+	// Member i binds Raft on its own loopback address, so that its
+	// outgoing connections carry it, and is reached through a LinkProxy.
+	s.Net = NewPartition()
+	var peers []string
+	binds := make([]string, o.Coordinators)
+	for i := range o.Coordinators {
+		ip := fmt.Sprintf("127.0.0.%d", 11+i)
+		binds[i] = fmt.Sprintf("%s:%d", ip, freePortOn(t, ip))
+		link, err := s.Net.Link(ip, binds[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(link.Close)
+		api := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+		s.APIs = append(s.APIs, api)
+		s.HTTP = append(s.HTTP, fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)))
+		s.gossips = append(s.gossips, fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)))
+		peers = append(peers, fmt.Sprintf("c%d=%s=%s", i+1, link.Addr(), api))
+	}
+	for i := range o.Coordinators {
+		args := []string{"coordinator", "--id", fmt.Sprintf("c%d", i+1), "--dir", filepath.Join(s.Dir, fmt.Sprintf("c%d", i+1)),
+			"--raft", binds[i], "--raft-advertise", strings.Split(peers[i], "=")[1], "--listen", s.APIs[i],
+			"--peers", strings.Join(peers, ","), "--gossip", s.gossips[i], "--seeds", strings.Join(s.gossips, ","),
+			"--store", s.Store, "--http", s.HTTP[i], "--lease", o.Lease.String(), "--lease-grace", o.LeaseGrace.String()}
+		args = append(args, o.CoordinatorArgs...)
+		p := s.process(fmt.Sprintf("c%d", i+1), args, nil)
+		s.Coordinators = append(s.Coordinators, p)
+		p.Start(t)
+	}
+	for _, x := range o.Executors {
+		s.AddExecutor(x)
+	}
+	cl, err := coordinator.Dial(s.APIs, coordinator.Security{CAFile: filepath.Join(s.Certs, "ca.pem"), Token: s.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	s.Client = cl
+	s.WaitReady(ctx, len(o.Executors))
+	return s
+}
+
+// AddExecutor starts one more executor process.
+func (s *System) AddExecutor(o ExecutorOptions) *Process {
+	if o.CPUs == 0 {
+		o.CPUs = 2
+	}
+	args := []string{"executor", "--id", o.ID, "--seeds", strings.Join(s.gossips, ","),
+		"--gossip", fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(s.t)), "--store", s.Store,
+		"--cpus", fmt.Sprint(o.CPUs), "--memory-mb", "4096", "--drain-timeout", "5s"}
+	if o.Blocks {
+		args = append(args, "--blocks", fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(s.t)))
+	}
+	p := s.process(o.ID, args, o.Env)
+	s.Executors = append(s.Executors, p)
+	p.Start(s.t)
+	return p
+}
+
+func (s *System) process(name string, args, env []string) *Process {
+	return &Process{Name: name, bin: s.Bin, args: args, env: append(append([]string(nil), s.env...), env...)}
+}
+
+// WaitReady waits for a leader that sees executors registered executors.
+func (s *System) WaitReady(ctx context.Context, executors int) {
+	s.t.Helper()
+	for {
+		info, err := s.Client.Cluster(ctx)
+		if err == nil && info.LeaderId != "" && len(info.Executors) >= executors {
+			return
+		}
+		if ctx.Err() != nil {
+			s.t.Fatalf("the system never became ready (a leader and %d executors): %v %v", executors, info, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Leader returns the index of the coordinator that leads, as the
+// members that answer see it; -1 if none is known before ctx ends.
+func (s *System) Leader(ctx context.Context) int {
+	for {
+		info, err := s.Client.Cluster(ctx)
+		if err == nil && info.LeaderId != "" {
+			var i int
+			if _, err := fmt.Sscanf(info.LeaderId, "c%d", &i); err == nil && i >= 1 && i <= len(s.Coordinators) {
+				return i - 1
+			}
+		}
+		if ctx.Err() != nil {
+			return -1
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// MemberView asks coordinator i alone whom it takes for the leader.
+func (s *System) MemberView(ctx context.Context, i int) (string, error) {
+	cl, err := coordinator.Dial([]string{s.APIs[i]}, coordinator.Security{CAFile: filepath.Join(s.Certs, "ca.pem"), Token: s.Token})
+	if err != nil {
+		return "", err
+	}
+	defer cl.Close()
+	info, err := cl.Cluster(ctx)
+	if err != nil {
+		return "", err
+	}
+	return info.LeaderId, nil
+}
+
+func (s *System) stop() {
+	all := append(append([]*Process(nil), s.Executors...), s.Coordinators...)
+	for _, p := range all {
+		p.Kill()
+	}
+	if s.t.Failed() {
+		for _, p := range all {
+			s.t.Logf("--- %s %v\n%s", p.Name, p.args, p.Output())
+		}
+	}
+}
+
+// Start starts the process (again, after Kill: same arguments, same
+// directories).
+func (p *Process) Start(t *testing.T) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.log.Len() > 0 {
+		p.logs = append(p.logs, p.log.String())
+		p.log.Reset()
+	}
+	c := exec.Command(p.bin, p.args...)
+	c.Env = p.env
+	c.Stdout, c.Stderr = &lockedWriter{p}, &lockedWriter{p}
+	if err := c.Start(); err != nil {
+		t.Fatalf("start %s: %v", p.Name, err)
+	}
+	p.cmd, p.done = c, make(chan struct{})
+	go func(done chan struct{}) { c.Wait(); close(done) }(p.done)
+}
+
+type lockedWriter struct{ p *Process }
+
+func (w *lockedWriter) Write(b []byte) (int, error) {
+	w.p.mu.Lock()
+	defer w.p.mu.Unlock()
+	return w.p.log.Write(b)
+}
+
+// Kill sends SIGKILL and waits for the process to be gone.
+func (p *Process) Kill() { p.signal(syscall.SIGKILL) }
+
+// Terminate sends SIGTERM (an executor drains) and waits for the exit.
+func (p *Process) Terminate() { p.signal(syscall.SIGTERM) }
+
+func (p *Process) signal(sig syscall.Signal) {
+	p.mu.Lock()
+	c, done := p.cmd, p.done
+	p.mu.Unlock()
+	if c == nil {
+		return
+	}
+	c.Process.Signal(sig)
+	<-done
+}
+
+// Exited reports whether the process has ended.
+func (p *Process) Exited() bool {
+	p.mu.Lock()
+	done := p.done
+	p.mu.Unlock()
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Output is everything the process wrote, earlier runs included.
+func (p *Process) Output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(append(append([]string(nil), p.logs...), p.log.String()), "\n--- restarted ---\n")
+}
+
+// WaitLog waits until a line of the current run's output contains want
+// and returns it.
+func (p *Process) WaitLog(ctx context.Context, want string) (string, error) {
+	for {
+		p.mu.Lock()
+		sc := bufio.NewScanner(bytes.NewReader(bytes.Clone(p.log.Bytes())))
+		p.mu.Unlock()
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), want) {
+				return sc.Text(), nil
+			}
+		}
+		if p.Exited() {
+			return "", fmt.Errorf("%s exited without logging %q", p.Name, want)
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("%s never logged %q: %w", p.Name, want, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// freePortOn returns a TCP port free on ip a moment ago.
+func freePortOn(t *testing.T, ip string) int {
+	t.Helper()
+	l, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
