@@ -197,6 +197,7 @@ func runOnSystem(t *testing.T, ctx context.Context, srv *testenv.S3Server, w s3W
 		t.Fatal("the fault never happened: the daily job never had a task committed while others ran")
 	}
 	checkNoSecrets(t, ctx, s, finished, []string{s.Token, srv.SecretKey})
+	checkAnnounced(t, ctx, s, finished)
 	return finished, s
 }
 
@@ -316,6 +317,28 @@ func TestSlowExecutorIsRacedOnTheCluster(t *testing.T) {
 		}
 		if want := fmt.Sprintf("/work/p%d/a%d", task.Partition, task.Committed); !strings.HasSuffix(string(data), want) {
 			t.Fatalf("p%d: visible output %q is not the committed attempt's (%s)", task.Partition, data, want)
+		}
+	}
+}
+
+// checkAnnounced: the team hears of every job's end on the chat and by
+// mail (at least once: a leader lost between sending and marking lets the
+// next one send again).
+func checkAnnounced(t *testing.T, ctx context.Context, s *System, finished []*engine.Job) {
+	t.Helper()
+	var ids []string
+	for _, j := range finished {
+		ids = append(ids, j.ID)
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	counts, err := s.WaitAnnounced(wctx, ids)
+	if err != nil {
+		t.Error(err)
+	}
+	for id, c := range counts {
+		if c[0] > 1 || c[1] > 1 {
+			t.Logf("job %s announced %d times on the chat, %d by mail (at least once)", id, c[0], c[1])
 		}
 	}
 }

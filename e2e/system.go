@@ -39,6 +39,9 @@ type System struct {
 	Coordinators []*Process
 	Executors    []*Process
 	Net          *Partition
+	// Chat and Mail receive the coordinators' job notifications.
+	Chat *testenv.WebhookSink
+	Mail *testenv.SMTPSink
 
 	gossips  []string
 	isolated int // the member a scenario cut off
@@ -129,6 +132,7 @@ func StartSystem(t *testing.T, ctx context.Context, o SystemOptions) *System {
 		"CZ_KEY="+filepath.Join(s.Certs, "node-key.pem"), "CZ_TOKEN="+s.Token)
 	s.env = append(s.env, o.Env...)
 	t.Cleanup(s.stop)
+	s.Chat, s.Mail = testenv.StartWebhookSink(t), testenv.StartSMTPSink(t)
 
 	// Member i binds Raft on its own loopback address, so that its
 	// outgoing connections carry it, and is reached through a LinkProxy.
@@ -153,7 +157,8 @@ func StartSystem(t *testing.T, ctx context.Context, o SystemOptions) *System {
 		args := []string{"coordinator", "--id", fmt.Sprintf("c%d", i+1), "--dir", filepath.Join(s.Dir, fmt.Sprintf("c%d", i+1)),
 			"--raft", binds[i], "--raft-advertise", strings.Split(peers[i], "=")[1], "--listen", s.APIs[i],
 			"--peers", strings.Join(peers, ","), "--gossip", s.gossips[i], "--seeds", strings.Join(s.gossips, ","),
-			"--store", s.Store, "--http", s.HTTP[i], "--lease", o.Lease.String(), "--lease-grace", o.LeaseGrace.String()}
+			"--store", s.Store, "--http", s.HTTP[i], "--lease", o.Lease.String(), "--lease-grace", o.LeaseGrace.String(),
+			"--gchat-webhook", s.Chat.URL, "--smtp", s.Mail.Addr, "--mail-to", "zones-team@example.com"}
 		args = append(args, o.CoordinatorArgs...)
 		p := s.process(fmt.Sprintf("c%d", i+1), args, nil)
 		s.Coordinators = append(s.Coordinators, p)
@@ -223,6 +228,42 @@ func (s *System) Leader(ctx context.Context) int {
 			return -1
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// WaitAnnounced waits until every job was announced on the chat and by
+// mail, and returns how many chat messages and mails name each.
+func (s *System) WaitAnnounced(ctx context.Context, jobIDs []string) (map[string][2]int, error) {
+	for {
+		counts := map[string][2]int{}
+		for _, id := range jobIDs {
+			var c [2]int
+			for _, m := range s.Chat.Messages() {
+				if text, _ := m["text"].(string); strings.Contains(text, id) {
+					c[0]++
+				}
+			}
+			for _, m := range s.Mail.Mails() {
+				if strings.Contains(m.Data, id) {
+					c[1]++
+				}
+			}
+			counts[id] = c
+		}
+		missing := ""
+		for id, c := range counts {
+			if c[0] == 0 || c[1] == 0 {
+				missing = id
+			}
+		}
+		if missing == "" {
+			return counts, nil
+		}
+		select {
+		case <-ctx.Done():
+			return counts, fmt.Errorf("job %s was never announced on both channels (%v)", missing, counts[missing])
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
 
