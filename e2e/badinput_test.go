@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
+	"html"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -20,43 +20,53 @@ import (
 	"github.com/celebrity-zones/cz/store"
 )
 
-// TestBadDayInputIsReportedAndTheRestGoesOn breaks a day three ways: a
-// content-metadata file without the views column, a zero-length video
-// and a video that is not a video. The day still succeeds; each problem
-// is reported by name in the job's outputs; every other candidate is
-// processed; nothing written before is lost.
-func TestBadDayInputIsReportedAndTheRestGoesOn(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	cfg := jobs.LocalConfig(dir)
-	cfg.Partitions = 2
-	b, err := layout.Open(ctx, cfg.Buckets)
-	if err != nil {
-		t.Fatal(err)
-	}
+// TestBadInputIsReportedAndTheRestGoesOn runs on the system as processes.
+// A day is broken three ways: a content-metadata file without the views
+// column, a zero-length video and a video that is not a video. The day
+// still succeeds; each problem is named in the job's outputs and on the
+// status page; every other candidate is processed; nothing written
+// before is lost. Two uploads are broken too, a malformed zone list and a
+// corrupt ground-truth photo: each batch fails with its problems named on
+// the status page, and writes nothing.
+func TestBadInputIsReportedAndTheRestGoesOn(t *testing.T) {
+	srv := testenv.StartS3(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
 	photos, err := sample.LoadPhotos(testenv.Path(t, "dlib"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	w := openS3World(t, srv, "bad-", srv.Endpoint, true)
+	b, cfg := w.b, w.cfg
 	ans, err := sample.Generate(ctx, b, photos, sample.Options{Seed: 41, Days: 1, VideosPerDay: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
-	work, _ := store.OpenDir(filepath.Join(dir, "engine"))
-	l, err := jobs.StartLocal(work, 2, nil)
-	if err != nil {
-		t.Fatal(err)
+	s := StartSystem(t, ctx, SystemOptions{Store: w.workURL, Executors: []ExecutorOptions{{ID: "x1"}, {ID: "x2"}},
+		Env: []string{"AWS_ACCESS_KEY_ID=" + srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + srv.SecretKey}})
+	run := func(spec engine.JobSpec) *engine.Job {
+		t.Helper()
+		id, err := s.Client.Submit(ctx, spec, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, err := s.Client.Wait(ctx, id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
 	}
-	defer l.Close()
 	batch, _ := contracts.ParseBatchID(ans.Batches[0].Batch)
-	if _, err := l.Run(ctx, jobs.BatchSpec(batch, cfg), ""); err != nil {
-		t.Fatal(err)
+	if j := run(jobs.BatchSpec(batch, cfg)); j.State != engine.JobSucceeded {
+		t.Fatalf("batch: %s %s", j.State, j.Error)
 	}
 	day, _ := contracts.ParseDate(ans.Days[0])
 
 	// A first, clean run: what it wrote must survive the broken one.
-	if _, err := l.Run(ctx, jobs.DailySpec(day, cfg), ""); err != nil {
-		t.Fatal(err)
+	if j := run(jobs.DailySpec(day, cfg)); j.State != engine.JobSucceeded {
+		t.Fatalf("clean day: %s %s", j.State, j.Error)
 	}
 	before, err := ReadLedger(ctx, b, model)
 	if err != nil {
@@ -79,21 +89,20 @@ func TestBadDayInputIsReportedAndTheRestGoesOn(t *testing.T) {
 		t.Fatalf("seed gives %d candidates; the test needs 3", len(cands))
 	}
 	empty, junk := cands[0], cands[1]
-	root := filepath.Join(dir, "prod-ugc-contents")
-	os.WriteFile(filepath.Join(root, empty.VideoLocation), nil, 0o644)
-	os.WriteFile(filepath.Join(root, junk.VideoLocation), []byte("<html>not a video</html>"), 0o644)
+	store.PutBytes(ctx, b.Content, empty.VideoLocation, nil)
+	store.PutBytes(ctx, b.Content, junk.VideoLocation, []byte("<html>not a video</html>"))
 
-	j, err := l.Run(ctx, jobs.DailySpec(day, cfg), "")
-	if err != nil {
-		t.Fatalf("a day with bad input failed as a whole: %v", err)
+	j := run(jobs.DailySpec(day, cfg))
+	if j.State != engine.JobSucceeded {
+		t.Fatalf("a day with bad input failed as a whole: %s", j.Error)
 	}
 	var report jobs.CandidateReport
-	readOutput(t, work, j.Stage("candidates").Tasks[0].Outputs, "report.json", &report)
+	readOutput(t, w.work, j.Stage("candidates").Tasks[0].Outputs, "report.json", &report)
 	if len(report.Problems) != 1 || !strings.Contains(report.Problems[0], "part-00001.parquet") || !strings.Contains(report.Problems[0], "views") {
 		t.Errorf("candidate report problems = %q, want one naming part-00001.parquet and the views column", report.Problems)
 	}
 	var sum jobs.RunSummary
-	readOutput(t, work, j.Stage("publish").Tasks[0].Outputs, "summary.json", &sum)
+	readOutput(t, w.work, j.Stage("publish").Tasks[0].Outputs, "summary.json", &sum)
 	failed := map[string]string{}
 	for _, f := range sum.Failures {
 		failed[f.ContentUUID] = f.Error
@@ -103,6 +112,12 @@ func TestBadDayInputIsReportedAndTheRestGoesOn(t *testing.T) {
 	}
 	if sum.Videos != len(cands) {
 		t.Errorf("%d videos attempted, want every candidate (%d)", sum.Videos, len(cands))
+	}
+	page := s.StatusPage(t, "/jobs/"+j.ID)
+	for _, want := range []string{"Input problems", "part-00001.parquet", "views", empty.ContentUUID, "empty file", junk.ContentUUID, "not a readable video"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the status page of the day does not show %q", want)
+		}
 	}
 	// What the clean run found is still there: the metadata of the broken
 	// videos, and every identification in the day's predicted data.
@@ -118,6 +133,40 @@ func TestBadDayInputIsReportedAndTheRestGoesOn(t *testing.T) {
 	key := layout.PredictedDaily(day)
 	if len(after.Predicted[key]) < len(before.Predicted[key]) {
 		t.Errorf("%s shrank from %d to %d rows", key, len(before.Predicted[key]), len(after.Predicted[key]))
+	}
+
+	// Broken uploads: each batch fails, names its problems on the status
+	// page, and leaves the zone registry and the index as they were.
+	registry, _ := store.ReadAll(ctx, b.Internal, layout.ZoneRegistry)
+	bad, _ := contracts.ParseBatchID(ans.Days[0][:10] + "@9")
+	store.PutBytes(ctx, b.External, layout.ZoneList(bad), []byte("Zone ID,Zone Name,Keywords\nnot-a-uuid,Someone,\n"))
+	second, _ := contracts.ParseBatchID(ans.Batches[1].Batch)
+	list, err := b.External.List(ctx, layout.GroundTruthImages(second), "")
+	if err != nil || len(list.Objects) == 0 {
+		t.Fatalf("no ground-truth photos of batch %s: %v", second, err)
+	}
+	corrupt := list.Objects[0].Key
+	store.PutBytes(ctx, b.External, corrupt, []byte("\xff\xd8\xff\xe0 truncated jpeg"))
+	for _, c := range []struct {
+		batch contracts.BatchID
+		want  []string
+	}{
+		{bad, []string{layout.ZoneList(bad) + ":2", "Zone ID"}},
+		{second, []string{corrupt}},
+	} {
+		j := run(jobs.BatchSpec(c.batch, cfg))
+		if j.State != engine.JobFailed {
+			t.Fatalf("batch %s with bad input: %s, want failed", c.batch, j.State)
+		}
+		page := s.StatusPage(t, "/jobs/"+j.ID)
+		for _, want := range c.want {
+			if !strings.Contains(j.Error, want) || !strings.Contains(page, html.EscapeString(want)) {
+				t.Errorf("batch %s: the job error and its status page do not name %q:\n%s", c.batch, want, j.Error)
+			}
+		}
+	}
+	if now, _ := store.ReadAll(ctx, b.Internal, layout.ZoneRegistry); !bytes.Equal(now, registry) {
+		t.Error("a rejected upload changed the zone registry")
 	}
 }
 

@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -265,6 +267,32 @@ func (s *System) WaitAnnounced(ctx context.Context, jobIDs []string) (map[string
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// StatusPage reads a page of the status page of the leader (or of any
+// member that answers).
+func (s *System) StatusPage(t *testing.T, path string) string {
+	t.Helper()
+	order := []int{s.Leader(context.Background())}
+	for i := range s.Coordinators {
+		order = append(order, i)
+	}
+	for _, i := range order {
+		if i < 0 || s.Coordinators[i].Exited() {
+			continue
+		}
+		resp, err := http.Get("http://" + s.HTTP[i] + path)
+		if err != nil {
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return string(body)
+		}
+	}
+	t.Fatalf("no coordinator serves %s", path)
+	return ""
 }
 
 // MemberView asks coordinator i alone whom it takes for the leader.

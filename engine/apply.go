@@ -239,6 +239,9 @@ func (a *applier) report(rep Report) error {
 		if rep.LogTail != "" {
 			at.LogTail = rep.LogTail
 		}
+		if rep.Problems != nil {
+			at.Problems = rep.Problems
+		}
 	}
 	switch rep.State {
 	case AttemptRunning:
@@ -260,6 +263,15 @@ func (a *applier) report(rep Report) error {
 		}
 		a.setAttempt(j, st, t, at, AttemptFailed, rep.Error)
 		t.Failures++
+		a.afterAttemptDied(j, st, t, at)
+		return nil
+	case AttemptCancelled:
+		// The operator was denied the commit grant (ErrCommitDenied) and
+		// stopped: the attempt ends without counting a failure.
+		if at.State.Terminal() {
+			return fmt.Errorf("attempt is already %s", at.State)
+		}
+		a.setAttempt(j, st, t, at, AttemptCancelled, rep.Error)
 		a.afterAttemptDied(j, st, t, at)
 		return nil
 	}
@@ -546,7 +558,7 @@ func (a *applier) setAttempt(j *Job, st *Stage, t *TaskStatus, at *Attempt, s At
 func (a *applier) attemptEvent(job, stage string, partition int, at *Attempt) {
 	a.event(Event{Time: a.now, Job: job, Kind: KindAttempt, Stage: stage, Partition: partition,
 		Attempt: at.Num, State: at.State.String(), Executor: at.Executor, Speculative: at.Speculative,
-		Error: at.Error, LostInput: at.LostInput, Counters: at.Counters, LogTail: at.LogTail})
+		Error: at.Error, LostInput: at.LostInput, Counters: at.Counters, LogTail: at.LogTail, Problems: at.Problems})
 }
 
 func (a *applier) event(e Event) {

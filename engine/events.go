@@ -47,6 +47,7 @@ type Event struct {
 	Outputs   []Output         `json:"outputs,omitempty"`
 	Counters  map[string]int64 `json:"counters,omitempty"`
 	LogTail   string           `json:"log_tail,omitempty"`
+	Problems  []string         `json:"problems,omitempty"`
 }
 
 // CheckForward checks that in a stream of events every job, stage, task
@@ -165,6 +166,9 @@ func ReplayJob(events []Event) (*Job, error) {
 			}
 			if e.LogTail != "" {
 				at.LogTail = e.LogTail
+			}
+			if e.Problems != nil {
+				at.Problems = e.Problems
 			}
 			switch {
 			case at.State == AttemptRunning:

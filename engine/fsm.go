@@ -72,10 +72,11 @@ type Plan struct {
 }
 
 // Report is an executor's news about an attempt: it started (Running),
-// finished and asks to commit its Outputs (Committed), or failed. A failed
-// attempt whose error wrapped LostInput names the upstream task whose
-// committed output it could not read (LostInput): applying the report
-// re-opens that task instead of counting a failure.
+// finished and asks to commit its Outputs (Committed), failed, or stopped
+// because the commit registry denied it the grant (Cancelled: no failure
+// is counted). A failed attempt whose error wrapped LostInput names the
+// upstream task whose committed output it could not read (LostInput):
+// applying the report re-opens that task instead of counting a failure.
 type Report struct {
 	Attempt   AttemptID        `json:"attempt"`
 	State     AttemptState     `json:"state"`
@@ -86,6 +87,8 @@ type Report struct {
 	LostInput *InputRef        `json:"lost_input,omitempty"`
 	Counters  map[string]int64 `json:"counters,omitempty"`
 	LogTail   string           `json:"log_tail,omitempty"`
+	// Problems are the input problems the attempt skipped past.
+	Problems []string `json:"problems,omitempty"`
 }
 
 // Reports is a batch of reports.

@@ -47,7 +47,10 @@ type Attempt struct {
 	Error       string           `json:"error,omitempty"`
 	Fatal       bool             `json:"fatal,omitempty"`
 	Counters    map[string]int64 `json:"counters,omitempty"`
-	LogTail     string           `json:"log_tail,omitempty"`
+	// Problems are the input problems the attempt skipped past
+	// (Task.Problem).
+	Problems []string `json:"problems,omitempty"`
+	LogTail  string   `json:"log_tail,omitempty"`
 	// LostInput is set when the attempt failed because an upstream
 	// task's committed output was gone: that task was re-opened, and the
 	// failure does not count against MaxAttempts.

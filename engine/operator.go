@@ -180,7 +180,10 @@ type Task struct {
 	mu       sync.Mutex
 	outputs  []Output
 	counters map[string]int64
+	problems []string
 	open     int
+	// authorize asks the commit registry (Authorize); nil outside an engine.
+	authorize Authorizer
 }
 
 // Param returns a parameter, or "" when it is not set.
@@ -311,10 +314,40 @@ func (t *Task) Count(name string, n int64) {
 	t.mu.Unlock()
 }
 
+// MaxProblems bounds the input problems one attempt reports; the rest
+// are counted in a last line.
+const MaxProblems = 50
+
+// Problem records a problem with the task's input that the operator
+// skipped past (a bad row, a corrupt video, a missing photo): it names
+// the file, line or field and what was expected. Problems show on the
+// status page and in the job's API with the committed attempt; they do
+// not fail the task.
+func (t *Task) Problem(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	t.Count("input_problems", 1)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch n := len(t.problems); {
+	case n < MaxProblems:
+		t.problems = append(t.problems, msg)
+	case n == MaxProblems:
+		t.problems = append(t.problems, "and more: see the attempt's outputs")
+	}
+}
+
 // RunAttempt runs one attempt of a task to its end and returns the report
 // that asks to commit its outputs, or says why it failed. Executors call
-// it; it recovers operator panics as fatal errors.
+// it; it recovers operator panics as fatal errors. Its operator has no
+// commit registry (Task.Authorize fails): executors use RunAttemptWith.
 func RunAttempt(ctx context.Context, b store.Bucket, spec TaskSpec, logger *slog.Logger) Report {
+	return RunAttemptWith(ctx, b, spec, logger, nil)
+}
+
+// RunAttemptWith is RunAttempt whose operator asks authorize for the
+// commit grant (Task.Authorize). An attempt denied the grant ends
+// cancelled, not failed.
+func RunAttemptWith(ctx context.Context, b store.Bucket, spec TaskSpec, logger *slog.Logger, authorize Authorizer) Report {
 	rep := Report{Attempt: spec.Attempt}
 	tail := &logTail{max: 20}
 	if logger == nil {
@@ -322,7 +355,7 @@ func RunAttempt(ctx context.Context, b store.Bucket, spec TaskSpec, logger *slog
 	}
 	t := &Task{
 		ID: spec.Attempt, Partition: spec.Attempt.Partition, Partitions: spec.Partitions,
-		Params: spec.Params, Locality: spec.Locality, Bucket: b, spec: spec,
+		Params: spec.Params, Locality: spec.Locality, Bucket: b, spec: spec, authorize: authorize,
 		Log: slog.New(teeHandler{logger.Handler(), slog.NewTextHandler(tail, &slog.HandlerOptions{Level: slog.LevelDebug})}).
 			With("attempt", spec.Attempt.String()),
 	}
@@ -334,8 +367,14 @@ func RunAttempt(ctx context.Context, b store.Bucket, spec TaskSpec, logger *slog
 	t.mu.Lock()
 	rep.Counters = t.counters
 	rep.Outputs = t.outputs
+	rep.Problems = t.problems
 	t.mu.Unlock()
-	if err != nil {
+	if err != nil && IsCommitDenied(err) && !IsFatal(err) {
+		// Another attempt holds the grant or committed: this one stops,
+		// without its side effect and without counting a failure.
+		rep.State, rep.Error, rep.Outputs = AttemptCancelled, err.Error(), nil
+		t.Log.Info("attempt denied the commit grant", "err", err)
+	} else if err != nil {
 		rep.State, rep.Error, rep.Fatal, rep.Outputs = AttemptFailed, err.Error(), IsFatal(err), nil
 		if in, ok := IsLostInput(err); ok && !rep.Fatal {
 			rep.LostInput = &in

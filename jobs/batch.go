@@ -545,6 +545,7 @@ func batchReclassify(ctx context.Context, t *engine.Task) error {
 				return fmt.Errorf("content %s: %w", uuid, err)
 			}
 			inf.t.Log.Warn("candidate failed", "content_uuid", uuid, "err", err)
+			inf.t.Problem("content %s: %v", uuid, err)
 			inf.out.Failures = append(inf.out.Failures, VideoFailure{ContentUUID: uuid, Error: err.Error()})
 		}
 		return nil

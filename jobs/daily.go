@@ -73,6 +73,7 @@ func dailyCandidates(ctx context.Context, t *engine.Task) error {
 	rep := CandidateReport{Rows: len(rows), Candidates: len(cands), Rejected: rejected, Problems: problems}
 	for _, p := range problems {
 		t.Log.Warn("content metadata skipped", "problem", p)
+		t.Problem("%s", p)
 	}
 	t.Log.Info("candidates", "day", t.Param("date"), "rows", len(rows), "candidates", len(cands), "rejected", len(rejected))
 	t.Count("candidates", int64(len(cands)))

@@ -109,6 +109,7 @@ func (inf *inference) video(ctx context.Context, cand Candidate) error {
 		return fmt.Errorf("content %s (%s): %w", cand.ContentUUID, cand.VideoLocation, err)
 	}
 	inf.t.Log.Warn("video failed", "content_uuid", cand.ContentUUID, "video", cand.VideoLocation, "err", err)
+	inf.t.Problem("content %s (%s): %v", cand.ContentUUID, cand.VideoLocation, err)
 	inf.t.Count("videos_failed", 1)
 	inf.out.Failures = append(inf.out.Failures, VideoFailure{cand.ContentUUID, cand.VideoLocation, err.Error()})
 	return nil

@@ -201,6 +201,7 @@ func qualityAggregate(ctx context.Context, t *engine.Task) error {
 			switch {
 			case v.Problem != "":
 				part.Problems = append(part.Problems, v.Problem)
+				t.Problem("%s", v.Problem)
 			case v.Verdict != "":
 				c.add(v.Verdict)
 			}

@@ -299,8 +299,37 @@ func (s *server) jobPage(w http.ResponseWriter, r *http.Request) {
 	states := []string{"waiting", "ready", "running", "committed", "failed", "cancelled"}
 	s.render(w, "job.html", map[string]any{
 		"Job": j, "Summary": sum, "States": states, "DAG": layout(j), "Stages": stageRows(j),
-		"Tasks": rows, "Hidden": hidden, "Stage": only, "Refresh": !j.State.Terminal(),
+		"Tasks": rows, "Hidden": hidden, "Stage": only, "Refresh": !j.State.Terminal(), "Problems": Problems(j),
 	})
+}
+
+// Problem is an input problem a task skipped past, as the job page lists
+// it.
+type Problem struct {
+	Stage     string
+	Partition int
+	Text      string
+}
+
+// Problems lists the input problems of each task's committed attempt (or
+// of its latest attempt while none has committed), stage by stage.
+func Problems(j *engine.Job) []Problem {
+	var out []Problem
+	for _, st := range j.Stages {
+		for _, t := range st.Tasks {
+			if len(t.Attempts) == 0 {
+				continue
+			}
+			a := t.Attempts[len(t.Attempts)-1]
+			if t.Committed > 0 {
+				a = t.Attempts[t.Committed-1]
+			}
+			for _, p := range a.Problems {
+				out = append(out, Problem{Stage: st.Name, Partition: t.Partition, Text: p})
+			}
+		}
+	}
+	return out
 }
 
 // StageRow is one row of the stages table.
