@@ -29,6 +29,9 @@ type fault struct {
 	long bool
 	// executors replace the default three (x1, x2, x3; 2 CPU slots).
 	executors []ExecutorOptions
+	// s3, when set, puts every process's S3 traffic through the fault
+	// proxy with this rule.
+	s3 func(n int64, r *http.Request) Fault
 	// setup runs before the system starts (a full disk, say).
 	setup func(t *testing.T) []ExecutorOptions
 	// watch runs beside the jobs from the start.
@@ -94,6 +97,7 @@ func TestSystemUnderFaults(t *testing.T) {
 		{name: "delay and duplicate every task result", long: true,
 			executors: []ExecutorOptions{{ID: "x1", Env: []string{"CZ_FAULTS=report-delay=200ms,report-twice"}},
 				{ID: "x2", Env: []string{"CZ_FAULTS=report-delay=200ms,report-twice"}}}},
+		{name: "S3 503s, 500s, timeouts and lost replies", long: true, s3: s3Faults},
 		{name: "full disk on an executor", long: true, setup: fullDisk, check: func(t *testing.T, s *System, finished []*engine.Job) {
 			if !anyAttempt(finished, func(a *engine.Attempt) bool { return strings.Contains(a.Error, "no space left on device") }) {
 				t.Error("no attempt failed for want of disk: the full disk was never hit")
@@ -128,11 +132,32 @@ func TestSystemUnderFaults(t *testing.T) {
 			if f.long && !long() {
 				t.Skip("long scenario: make e2e")
 			}
-			w := openS3World(t, srv, fmt.Sprintf("f%d-", i), srv.Endpoint, true)
+			endpoint := srv.Endpoint
+			var proxy *S3Proxy
+			if f.s3 != nil {
+				if proxy, err = StartS3Proxy(srv.Endpoint, 2*time.Second, nil); err != nil {
+					t.Fatal(err)
+				}
+				defer proxy.Close()
+				endpoint = proxy.URL
+			}
+			w := openS3World(t, srv, fmt.Sprintf("f%d-", i), endpoint, true)
 			if _, err := sample.Generate(ctx, w.b, photos, opt); err != nil {
 				t.Fatal(err)
 			}
+			if proxy != nil {
+				proxy.SetRule(f.s3)
+			}
 			finished, s := runOnSystem(t, ctx, srv, w, ans, f)
+			if proxy != nil {
+				proxy.SetRule(nil)
+				c := proxy.Counts()
+				t.Logf("faults injected: %d SlowDown, %d InternalError, %d timeouts, %d lost replies; %d requests passed",
+					c[SlowDown], c[Internal], c[Timeout], c[LostReply], c[Pass])
+				if c[SlowDown] == 0 || c[Internal] == 0 || c[Timeout] == 0 || c[LostReply] == 0 {
+					t.Errorf("not every kind of fault was injected: %v", c)
+				}
+			}
 			problems, _ := Check(ctx, w.b, w.work, finished, ans, w.cfg, model, baseline)
 			for _, p := range problems {
 				t.Error(p)

@@ -76,6 +76,23 @@ func runAll(t *testing.T, w s3World, ans *sample.Answer) []*engine.Job {
 	return done
 }
 
+// s3Faults gives every 53rd request a timeout, every 13th write a lost
+// reply, every 7th a 503 SlowDown and every 11th a 500.
+func s3Faults(n int64, r *http.Request) Fault {
+	write := r.Method == http.MethodPut || r.Method == http.MethodDelete || r.Method == http.MethodPost
+	switch {
+	case n%53 == 0:
+		return Timeout
+	case write && n%13 == 0:
+		return LostReply
+	case n%7 == 0:
+		return SlowDown
+	case n%11 == 0:
+		return Internal
+	}
+	return Pass
+}
+
 // TestS3FaultsChangeNothing runs the runners through a proxy that answers
 // S3 requests with 503 SlowDown, 500s, timeouts and writes whose reply is
 // lost after they were applied, and checks the ledger against a run
@@ -114,20 +131,7 @@ func TestS3FaultsChangeNothing(t *testing.T) {
 	if _, err := sample.Generate(ctx, faulty.b, photos, opt); err != nil {
 		t.Fatal(err)
 	}
-	proxy.SetRule(func(n int64, r *http.Request) Fault {
-		write := r.Method == http.MethodPut || r.Method == http.MethodDelete || r.Method == http.MethodPost
-		switch {
-		case n%53 == 0:
-			return Timeout
-		case write && n%13 == 0:
-			return LostReply
-		case n%7 == 0:
-			return SlowDown
-		case n%11 == 0:
-			return Internal
-		}
-		return Pass
-	})
+	proxy.SetRule(s3Faults)
 	faultyJobs := runAll(t, faulty, ans)
 	proxy.SetRule(nil)
 	counts := proxy.Counts()

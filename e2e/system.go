@@ -72,6 +72,7 @@ type ExecutorOptions struct {
 	Env  []string // such as CZ_FAULTS=… or TMPDIR=…
 	// Blocks serves this executor's shuffle map outputs to the others.
 	Blocks bool
+	Args   []string // more flags
 }
 
 // Process is one child process of a System.
@@ -190,7 +191,7 @@ func (s *System) AddExecutor(o ExecutorOptions) *Process {
 	if o.Blocks {
 		args = append(args, "--blocks", fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(s.t)))
 	}
-	p := s.process(o.ID, args, o.Env)
+	p := s.process(o.ID, append(args, o.Args...), o.Env)
 	s.Executors = append(s.Executors, p)
 	p.Start(s.t)
 	return p
