@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/celebrity-zones/cz/engine"
 	"github.com/celebrity-zones/cz/engine/local"
@@ -16,12 +17,22 @@ import (
 // long reports whether the long scenarios run (make e2e).
 func long() bool { return os.Getenv("CZ_E2E_LONG") != "" }
 
+// commitTrial is trial n of Spark's output-commit-coordinator
+// reproduction: one task's first attempt is slow, so a speculative copy
+// races it.
+func commitTrial(n int) engine.JobSpec {
+	return engine.JobSpec{
+		Version: engine.SpecVersion, Name: fmt.Sprintf("commit-trial-%d", n), Speculation: true,
+		Stages: []engine.StageSpec{{Name: "work", Operator: "test.sleep", Partitions: 4,
+			Params: map[string]string{"sleep": "20ms", "straggler": fmt.Sprint(n % 4), "straggle": "2s"}}},
+	}
+}
+
 // TestSlowFirstAttemptCommitsOnce ports Spark's output-commit-coordinator
-// reproduction: in each trial one task's first attempt is slow, so a
-// speculative copy races it. Every partition must commit exactly one
-// attempt, the manifest must name it, the visible output must be that
-// attempt's, and the loser's objects must be gone. 100 trials under
-// make e2e, 10 in make test.
+// reproduction to the embedded engine: every partition must commit
+// exactly one attempt, the manifest must name it, the visible output must
+// be that attempt's, and the loser's objects must be gone. 100 trials
+// under make e2e, 10 in make test.
 func TestSlowFirstAttemptCommitsOnce(t *testing.T) {
 	trials := 10
 	if long() {
@@ -39,61 +50,107 @@ func TestSlowFirstAttemptCommitsOnce(t *testing.T) {
 	defer m.Stop()
 	speculated := 0
 	for trial := range trials {
-		spec := engine.JobSpec{
-			Version: engine.SpecVersion, Name: fmt.Sprintf("commit-trial-%d", trial), Speculation: true,
-			Stages: []engine.StageSpec{{Name: "work", Operator: "test.sleep", Partitions: 4,
-				Params: map[string]string{"sleep": "20ms", "straggler": fmt.Sprint(trial % 4), "straggle": "2s"}}},
-		}
-		j, err := m.Run(ctx, spec)
+		j, err := m.Run(ctx, commitTrial(trial))
 		if err != nil {
 			t.Fatalf("trial %d: %v", trial, err)
 		}
-		if j.State != engine.JobSucceeded {
-			t.Fatalf("trial %d: job %s: %s", trial, j.State, j.Error)
-		}
-		outs, err := engine.ReadJobOutputs(ctx, b, j.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		st := j.Stage("work")
-		if len(st.Tasks[trial%4].Attempts) > 1 {
+		if checkCommitTrial(t, ctx, b, j, trial) {
 			speculated++
-		}
-		for _, p := range outs["work"].Partitions {
-			task := st.Tasks[p.Partition]
-			committed := 0
-			for _, a := range task.Attempts {
-				if a.State == engine.AttemptCommitted {
-					committed++
-				}
-			}
-			if committed != 1 || task.Committed != p.Attempt {
-				t.Fatalf("trial %d p%d: %d committed attempts, manifest names %d, task %d", trial, p.Partition, committed, p.Attempt, task.Committed)
-			}
-			if len(p.Outputs) != 1 {
-				t.Fatalf("trial %d p%d: %d visible outputs, want 1", trial, p.Partition, len(p.Outputs))
-			}
-			data, err := store.ReadAll(ctx, b, p.Outputs[0].Key)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if want := fmt.Sprintf("/work/p%d/a%d", p.Partition, p.Attempt); !strings.HasSuffix(string(data), want) {
-				t.Fatalf("trial %d p%d: visible output %q is not the committed attempt's (%s)", trial, p.Partition, data, want)
-			}
-		}
-		list, _ := b.List(ctx, "jobs/"+j.ID+"/", "")
-		attempts := 0
-		for _, o := range list.Objects {
-			if strings.Contains(o.Key, "/attempts/") {
-				attempts++
-			}
-		}
-		if attempts != 4 {
-			t.Fatalf("trial %d: %d attempt objects remain, want the 4 committed ones", trial, attempts)
 		}
 	}
 	if speculated == 0 {
 		t.Fatal("no trial launched a speculative attempt: the test did not race anything")
 	}
 	t.Logf("%d trials, %d raced a speculative copy, each partition committed once", trials, speculated)
+}
+
+// TestSlowFirstAttemptCommitsOnceOnTheSystem runs the same trials on the
+// system as processes, ten at a time: the race then crosses gRPC, Raft
+// and two executor processes. 100 trials under make e2e, 20 in make
+// test.
+func TestSlowFirstAttemptCommitsOnceOnTheSystem(t *testing.T) {
+	trials := 20
+	if long() {
+		trials = 100
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	b, err := store.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := StartSystem(t, ctx, SystemOptions{Store: dir, Executors: []ExecutorOptions{{ID: "x1", CPUs: 8}, {ID: "x2", CPUs: 8}}})
+	const wave = 10
+	speculated := 0
+	for first := 0; first < trials; first += wave {
+		ids := make([]string, wave)
+		for i := range wave {
+			if ids[i], err = s.Client.Submit(ctx, commitTrial(first+i), ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, id := range ids {
+			j, err := s.Client.Wait(ctx, id, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if checkCommitTrial(t, ctx, b, j, first+i) {
+				speculated++
+			}
+		}
+	}
+	if speculated == 0 {
+		t.Fatal("no trial launched a speculative attempt: the test did not race anything")
+	}
+	t.Logf("%d trials, %d raced a speculative copy, each partition committed once", trials, speculated)
+}
+
+// checkCommitTrial fails the test unless every partition of trial n's
+// finished job committed exactly one attempt, named by the manifest, whose
+// output is the one visible, and no other attempt's objects remain. It
+// reports whether the straggler was raced by a copy.
+func checkCommitTrial(t *testing.T, ctx context.Context, b store.Bucket, j *engine.Job, trial int) bool {
+	t.Helper()
+	if j.State != engine.JobSucceeded {
+		t.Fatalf("trial %d: job %s: %s", trial, j.State, j.Error)
+	}
+	outs, err := engine.ReadJobOutputs(ctx, b, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := j.Stage("work")
+	for _, p := range outs["work"].Partitions {
+		task := st.Tasks[p.Partition]
+		committed := 0
+		for _, a := range task.Attempts {
+			if a.State == engine.AttemptCommitted {
+				committed++
+			}
+		}
+		if committed != 1 || task.Committed != p.Attempt {
+			t.Fatalf("trial %d p%d: %d committed attempts, manifest names %d, task %d", trial, p.Partition, committed, p.Attempt, task.Committed)
+		}
+		if len(p.Outputs) != 1 {
+			t.Fatalf("trial %d p%d: %d visible outputs, want 1", trial, p.Partition, len(p.Outputs))
+		}
+		data, err := store.ReadAll(ctx, b, p.Outputs[0].Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("/work/p%d/a%d", p.Partition, p.Attempt); !strings.HasSuffix(string(data), want) {
+			t.Fatalf("trial %d p%d: visible output %q is not the committed attempt's (%s)", trial, p.Partition, data, want)
+		}
+	}
+	list, _ := b.List(ctx, "jobs/"+j.ID+"/", "")
+	attempts := 0
+	for _, o := range list.Objects {
+		if strings.Contains(o.Key, "/attempts/") {
+			attempts++
+		}
+	}
+	if attempts != 4 {
+		t.Fatalf("trial %d: %d attempt objects remain, want the 4 committed ones", trial, attempts)
+	}
+	return len(st.Tasks[trial%4].Attempts) > 1
 }

@@ -78,9 +78,11 @@ type ExecutorOptions struct {
 // Process is one child process of a System.
 type Process struct {
 	Name string
-	args []string
-	env  []string
-	bin  string
+	// Metrics is the URL of its Prometheus metrics.
+	Metrics string
+	args    []string
+	env     []string
+	bin     string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -164,6 +166,7 @@ func StartSystem(t *testing.T, ctx context.Context, o SystemOptions) *System {
 			"--gchat-webhook", s.Chat.URL, "--smtp", s.Mail.Addr, "--mail-to", "zones-team@example.com"}
 		args = append(args, o.CoordinatorArgs...)
 		p := s.process(fmt.Sprintf("c%d", i+1), args, nil)
+		p.Metrics = "http://" + s.HTTP[i] + "/metrics"
 		s.Coordinators = append(s.Coordinators, p)
 		p.Start(t)
 	}
@@ -191,7 +194,10 @@ func (s *System) AddExecutor(o ExecutorOptions) *Process {
 	if o.Blocks {
 		args = append(args, "--blocks", fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(s.t)))
 	}
+	metrics := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(s.t))
+	args = append(args, "--metrics", metrics)
 	p := s.process(o.ID, append(args, o.Args...), o.Env)
+	p.Metrics = "http://" + metrics + "/metrics"
 	s.Executors = append(s.Executors, p)
 	p.Start(s.t)
 	return p
@@ -408,6 +414,24 @@ func (p *Process) WaitLog(ctx context.Context, want string) (string, error) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// Metric reads one unlabelled metric of the process.
+func (p *Process) Metric(name string) (float64, error) {
+	resp, err := http.Get(p.Metrics)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			var f float64
+			_, err := fmt.Sscanf(v, "%g", &f)
+			return f, err
+		}
+	}
+	return 0, fmt.Errorf("%s: no metric %s", p.Metrics, name)
 }
 
 // freePortOn returns a TCP port free on ip a moment ago.
