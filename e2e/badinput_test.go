@@ -3,8 +3,13 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
+	"hash/crc32"
 	"html"
+	"image"
+	"image/png"
 	"strings"
 	"testing"
 	"time"
@@ -135,39 +140,109 @@ func TestBadInputIsReportedAndTheRestGoesOn(t *testing.T) {
 		t.Errorf("%s shrank from %d to %d rows", key, len(before.Predicted[key]), len(after.Predicted[key]))
 	}
 
-	// Broken uploads: each batch fails, names its problems on the status
-	// page, and leaves the zone registry and the index as they were.
+	// Broken uploads: every kind of malformed zone list, and ground-truth
+	// photos missing, corrupt and huge. Each batch fails, names its
+	// problems in the job's error and on the status page, and leaves the
+	// zone registry as it was.
 	registry, _ := store.ReadAll(ctx, b.Internal, layout.ZoneRegistry)
-	bad, _ := contracts.ParseBatchID(ans.Days[0][:10] + "@9")
-	store.PutBytes(ctx, b.External, layout.ZoneList(bad), []byte("Zone ID,Zone Name,Keywords\nnot-a-uuid,Someone,\n"))
 	second, _ := contracts.ParseBatchID(ans.Batches[1].Batch)
-	list, err := b.External.List(ctx, layout.GroundTruthImages(second), "")
-	if err != nil || len(list.Objects) == 0 {
-		t.Fatalf("no ground-truth photos of batch %s: %v", second, err)
+	zoneList, err := store.ReadAll(ctx, b.External, layout.ZoneList(second))
+	if err != nil {
+		t.Fatal(err)
 	}
-	corrupt := list.Objects[0].Key
-	store.PutBytes(ctx, b.External, corrupt, []byte("\xff\xd8\xff\xe0 truncated jpeg"))
-	for _, c := range []struct {
-		batch contracts.BatchID
-		want  []string
+	photoList, err := b.External.List(ctx, layout.GroundTruthImages(second), "")
+	if err != nil || len(photoList.Objects) < 2 {
+		t.Fatalf("batch %s has too few ground-truth photos: %v", second, err)
+	}
+	zones, err := contracts.ParseZoneList("zone list", bytes.NewReader(zoneList))
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, zb := zones[0].ID, zones[len(zones)-1].ID
+	for i, c := range []struct {
+		name     string
+		zoneList string                               // "" keeps the second batch's
+		photos   func(rel string, data []byte) []byte // nil drops the photo
+		want     []string
 	}{
-		{bad, []string{layout.ZoneList(bad) + ":2", "Zone ID"}},
-		{second, []string{corrupt}},
+		{name: "empty zone list", zoneList: "\ufeff\n\r\n", want: []string{": file is empty"}},
+		{name: "header only", zoneList: "Zone ID,Zone Name\n", want: []string{"has a header but no zones"}},
+		{name: "no header", zoneList: z + ",Ada\n", want: []string{":1: the first line holds data"}},
+		{name: "missing column", zoneList: "Zone ID,Keywords\n" + z + ",x\n", want: []string{":1: Zone Name: required column Zone Name is missing"}},
+		{name: "unknown column", zoneList: "Zone ID,Zone Name,Country\n" + z + ",Ada,x\n", want: []string{`:1: Country: unknown column "Country"`}},
+		{name: "row problems", zoneList: "Zone ID,Zone Name,Keywords\n" + z + ",Ada,\nnot-a-uuid,Bob,\n" + z + ",Ada again,\n" + zb + ",  ,\n" +
+			zb + ",Grace\n" + strings.ToUpper(zb) + ",Grace,\n", want: []string{
+			`:3: Zone ID: "not-a-uuid" is not a UUID`, ":4: Zone ID: duplicate zone ID", ":5: Zone Name: is empty", ":6: has 2 fields; expected 3", ":7: Zone ID:"}},
+		{name: "bad quoting", zoneList: "Zone ID,Zone Name\n" + z + ",Ada \"the\" Countess\n", want: []string{":2: CSV syntax error"}},
+		{name: "invalid UTF-8", zoneList: "Zone ID,Zone Name\n" + z + ",\xff\xfe\n", want: []string{":2: Zone Name:", "is not valid UTF-8"}},
+		{name: "missing photos", photos: func(rel string, data []byte) []byte {
+			if strings.HasPrefix(rel, z+"/") {
+				return nil
+			}
+			return data
+		}, want: []string{z + "/", "0 usable images"}},
+		{name: "corrupt photo", photos: func(rel string, data []byte) []byte {
+			if strings.HasPrefix(rel, z+"/") {
+				return []byte("\xff\xd8\xff\xe0 truncated jpeg")
+			}
+			return data
+		}, want: []string{z + "/", "not an image"}},
+		{name: "huge photo", photos: func(rel string, data []byte) []byte {
+			if strings.HasPrefix(rel, z+"/") {
+				return hugePNG(t, 20000, 20000)
+			}
+			return data
+		}, want: []string{"is 20000x20000 pixels; expected at most"}},
 	} {
-		j := run(jobs.BatchSpec(c.batch, cfg))
+		batch, _ := contracts.ParseBatchID(fmt.Sprintf("%s@%d", second.Date.Format(contracts.DateLayout), 10+i))
+		list := []byte(c.zoneList)
+		if c.zoneList == "" {
+			list = zoneList
+		}
+		store.PutBytes(ctx, b.External, layout.ZoneList(batch), list)
+		for _, o := range photoList.Objects {
+			rel := strings.TrimPrefix(o.Key, layout.GroundTruthImages(second))
+			data, err := store.ReadAll(ctx, b.External, o.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.photos != nil {
+				data = c.photos(rel, data)
+			}
+			if data != nil {
+				store.PutBytes(ctx, b.External, layout.GroundTruthImages(batch)+rel, data)
+			}
+		}
+		j := run(jobs.BatchSpec(batch, cfg))
 		if j.State != engine.JobFailed {
-			t.Fatalf("batch %s with bad input: %s, want failed", c.batch, j.State)
+			t.Errorf("%s: batch %s: %s, want failed", c.name, batch, j.State)
+			continue
 		}
 		page := s.StatusPage(t, "/jobs/"+j.ID)
 		for _, want := range c.want {
 			if !strings.Contains(j.Error, want) || !strings.Contains(page, html.EscapeString(want)) {
-				t.Errorf("batch %s: the job error and its status page do not name %q:\n%s", c.batch, want, j.Error)
+				t.Errorf("%s: the job error and its status page do not name %q:\n%s", c.name, want, j.Error)
 			}
 		}
 	}
 	if now, _ := store.ReadAll(ctx, b.Internal, layout.ZoneRegistry); !bytes.Equal(now, registry) {
 		t.Error("a rejected upload changed the zone registry")
 	}
+}
+
+// hugePNG is the start of a PNG that claims w×h pixels: its header is
+// valid, its pixels are not there (a decompression bomb is refused on the
+// header alone).
+func hugePNG(t *testing.T, w, h uint32) []byte {
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, image.NewGray(image.Rect(0, 0, 1, 1))); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	binary.BigEndian.PutUint32(data[16:], w) // IHDR data follows the 8-byte signature and the chunk's length and type
+	binary.BigEndian.PutUint32(data[20:], h)
+	binary.BigEndian.PutUint32(data[29:], crc32.ChecksumIEEE(data[12:29]))
+	return data
 }
 
 func readRows(t *testing.T, b *layout.Buckets, day interface{ Format(string) string }) []contracts.ContentMetadata {

@@ -180,8 +180,9 @@ func runOnSystem(t *testing.T, ctx context.Context, srv *testenv.S3Server, w s3W
 	if xs == nil {
 		xs = defaultExecutors()
 	}
+	history := filepath.Join(t.TempDir(), "commits.jsonl")
 	s := StartSystem(t, ctx, SystemOptions{Store: w.workURL, Executors: xs,
-		Env: []string{"AWS_ACCESS_KEY_ID=" + srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + srv.SecretKey}})
+		Env: []string{"AWS_ACCESS_KEY_ID=" + srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + srv.SecretKey, "CZ_COMMIT_HISTORY=" + history}})
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	if f.watch != nil {
@@ -223,6 +224,9 @@ func runOnSystem(t *testing.T, ctx context.Context, srv *testenv.S3Server, w s3W
 	}
 	checkNoSecrets(t, ctx, s, finished, []string{s.Token, srv.SecretKey})
 	checkAnnounced(t, ctx, s, finished)
+	if err := CheckCommits(ctx, w.work, finished, []string{history}); err != nil {
+		t.Errorf("commit history: %v", err)
+	}
 	return finished, s
 }
 

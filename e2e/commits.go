@@ -318,6 +318,7 @@ func commitHistory(ctx context.Context, work store.Bucket, jobs []*engine.Job, h
 	// Unknown outcomes return after everything else; so do open windows.
 	end := int64(0)
 	for _, op := range history {
+		end = max(end, op.Call)
 		if op.Return != math.MaxInt64 {
 			end = max(end, op.Return)
 		}

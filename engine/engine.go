@@ -129,8 +129,13 @@ func (e *Engine) Bucket() store.Bucket { return e.bucket }
 // Metrics returns the engine's Prometheus metrics.
 func (e *Engine) Metrics() *Metrics { return e.metrics }
 
-// AddExecutor registers an executor with the state machine.
+// AddExecutor registers an executor with the state machine. An executor
+// that runs attempts in this process (a CommitRegistryUser) gets the
+// engine's commit registry for their Task.Authorize.
 func (e *Engine) AddExecutor(ex Executor) error {
+	if u, ok := ex.(CommitRegistryUser); ok {
+		u.UseCommitRegistry(func(_ context.Context, id AttemptID) (bool, error) { return e.AuthorizeCommit(id) })
+	}
 	e.mu.Lock()
 	e.executors[ex.ID()] = ex
 	e.mu.Unlock()

@@ -64,7 +64,12 @@ type Config struct {
 	// Faults are injected into the calls to the leader: for tests only
 	// (see Faults); the zero value injects none.
 	Faults Faults
-	Logger *slog.Logger
+	// CommitHistory, when set, is a file to which every AuthorizeCommit
+	// call is appended (CommitCall lines), FOR TESTS: the end-to-end
+	// tests check the histories of all executors for linearizability
+	// (cz executor reads CZ_COMMIT_HISTORY).
+	CommitHistory string
+	Logger        *slog.Logger
 }
 
 // Executor is a remote executor.
@@ -92,6 +97,8 @@ type Executor struct {
 	blockAddr string
 	// faults intercepts the calls to the leader (tests; nil: none).
 	faults grpc.UnaryClientInterceptor
+	// commits records the AuthorizeCommit calls (tests; nil: none).
+	commits *commitRecorder
 }
 
 // New returns an executor; Run starts it.
@@ -118,7 +125,15 @@ func New(cfg Config) (*Executor, error) {
 		running: map[engine.AttemptID]bool{}, done: map[engine.AttemptID]engine.Report{},
 		outSig: make(chan struct{}, 1), conns: map[string]*grpc.ClientConn{}}
 	x.pool = local.New(cfg.ID, cfg.Resources, cfg.Bucket, cfg.Logger)
+	x.pool.UseCommitRegistry(x.authorize)
 	x.faults = cfg.Faults.Interceptor(x.logger)
+	if cfg.CommitHistory != "" {
+		r, err := openCommitRecorder(cfg.CommitHistory, cfg.ID, x.logger)
+		if err != nil {
+			return nil, fmt.Errorf("executor: %w", err)
+		}
+		x.commits = r
+	}
 	return x, nil
 }
 
@@ -165,6 +180,9 @@ func (x *Executor) Run(ctx context.Context) error {
 		defer g.Close()
 	}
 	defer x.closeConns()
+	if x.commits != nil {
+		defer x.commits.close()
+	}
 	// Reducers here fetch served shuffle blocks from other executors.
 	shuffle.RegisterDialer("grpc", BlockDialer(x.cfg.Security))
 	if x.cfg.BlockListen != "" {
@@ -323,6 +341,9 @@ func (x *Executor) conn(addr string) (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if x.commits != nil {
+		opts = append(opts, grpc.WithChainUnaryInterceptor(x.commits.intercept))
+	}
 	if x.faults != nil {
 		opts = append(opts, grpc.WithChainUnaryInterceptor(x.faults))
 	}
@@ -343,14 +364,25 @@ func (x *Executor) closeConns() {
 	x.conns = map[string]*grpc.ClientConn{}
 }
 
+var errNoCoordinator = errors.New("no coordinator known yet")
+
 // sessions registers with the leader and runs a session, again and
 // again (after a leader change, a lost stream, the start of a drain).
 func (x *Executor) sessions(ctx context.Context) {
 	backoff := 50 * time.Millisecond
+	failures := 0
 	for ctx.Err() == nil {
 		c, reg, err := x.register(ctx)
 		if err != nil {
-			x.logger.Debug("register", "err", err)
+			// Say so the first time and then every half minute or so: a
+			// wrong certificate or token must not go unnoticed.
+			if errors.Is(err, errNoCoordinator) {
+				x.logger.Debug("register", "err", err)
+			} else if failures++; failures == 1 || failures%30 == 0 {
+				x.logger.Warn("cannot register with the leader", "err", err, "tries", failures)
+			} else {
+				x.logger.Debug("register", "err", err)
+			}
 			select {
 			case <-ctx.Done():
 				return
@@ -359,7 +391,7 @@ func (x *Executor) sessions(ctx context.Context) {
 			backoff = min(backoff*2, time.Second)
 			continue
 		}
-		backoff = 50 * time.Millisecond
+		backoff, failures = 50*time.Millisecond, 0
 		err = x.session(ctx, c, reg)
 		if ctx.Err() == nil {
 			x.logger.Info("session ended", "term", reg.Term, "err", err)
@@ -381,7 +413,7 @@ func (x *Executor) register(ctx context.Context) (czpb.ExecutorClient, *czpb.Reg
 		cands = append(cands, x.gossip.Coordinators()...)
 	}
 	if len(cands) == 0 {
-		return nil, nil, errors.New("no coordinator known yet")
+		return nil, nil, errNoCoordinator
 	}
 	draining := x.draining()
 	res := x.cfg.Resources

@@ -161,6 +161,11 @@ func batchGroundTruth(ctx context.Context, t *engine.Task) error {
 		return err
 	}
 	report := ValidationReport{Batch: batch.String(), Valid: len(problems) == 0, Problems: problems, Checked: time.Now().UTC()}
+	// The report, the ground truth and the zone registry are shared
+	// objects: one attempt writes them.
+	if err := t.Authorize(ctx); err != nil {
+		return err
+	}
 	if !report.Valid {
 		// Nothing of the batch is written: only the report, for the team.
 		data, _ := json.MarshalIndent(report, "", "  ")
@@ -386,6 +391,10 @@ func batchIndex(ctx context.Context, t *engine.Task) error {
 	if err := x.Add(items...); err != nil {
 		return engine.Fatal(err)
 	}
+	// Publishing moves the latest pointer: one attempt does it.
+	if err := t.Authorize(ctx); err != nil {
+		return err
+	}
 	version, err := ann.Publish(ctx, b.Internal, layout.Index(pipe.ModelName()), x)
 	if err != nil {
 		return err
@@ -572,6 +581,10 @@ func (inf *inference) reclassify(ctx context.Context, uuid string, hits map[stri
 	}
 	pooled := func(face string) string { return layout.CandidateEmbedding(model, layout.Unidentified, uuid, face) }
 	faces := slices.Sorted(maps.Keys(hits))
+	// The metadata and the pool are shared: only the grant holder changes them.
+	if err := inf.t.Authorize(ctx); err != nil {
+		return err
+	}
 	if meta.IsCompletelyClassified {
 		// Identified meanwhile: the pool entries are stale.
 		for _, f := range faces {

@@ -142,6 +142,12 @@ func (inf *inference) process(ctx context.Context, cand Candidate) error {
 	if err != nil {
 		return err
 	}
+	// The video's faces, embeddings and metadata are shared objects: only
+	// the attempt holding the commit grant writes them (asked per video,
+	// so an attempt written off meanwhile stops at the next one).
+	if err := inf.t.Authorize(ctx); err != nil {
+		return err
+	}
 	model := inf.pipe.ModelName()
 	now := time.Now().UTC()
 	var results []contracts.FaceResult
@@ -325,6 +331,10 @@ func publish(ctx context.Context, t *engine.Task, b *layout.Buckets, stage, inte
 	var pq bytes.Buffer
 	if err := contracts.WriteIntermediate(&pq, all.Faces); err != nil {
 		return engine.Fatal(err)
+	}
+	// The files are the run's visible result: one attempt writes them.
+	if err := t.Authorize(ctx); err != nil {
+		return err
 	}
 	if err := store.PutBytes(ctx, b.Internal, intermediatePrefix+"part-00000.parquet", pq.Bytes()); err != nil {
 		return err

@@ -252,6 +252,9 @@ func qualityPublish(ctx context.Context, t *engine.Task) error {
 		return cmp.Or(a.Day.Compare(b.Day), cmp.Compare(a.Runner, b.Runner), cmp.Compare(a.Run, b.Run))
 	})
 	slices.Sort(rep.Problems)
+	if err := t.Authorize(ctx); err != nil {
+		return err
+	}
 	if err := StoreQuality(ctx, b.Internal, rep); err != nil {
 		return err
 	}

@@ -141,6 +141,7 @@ See docs/distributed.md.`,
 				return err
 			}
 			defer n.Close()
+			processCollectors(n.View().Metrics().Registry)
 			srv, err := n.GRPCServer()
 			if err != nil {
 				return err

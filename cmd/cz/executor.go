@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/celebrity-zones/cz/engine/local"
@@ -20,6 +21,7 @@ func init() {
 		cpus, gpus                             int
 		memoryMB                               int64
 		drain                                  time.Duration
+		metricsAddr                            string
 	)
 	cmd := &cobra.Command{
 		Use:   "executor",
@@ -48,6 +50,8 @@ what runs within --drain-timeout and hands the rest back.`,
 			cfg.Resources, cfg.Bucket, cfg.Holds = res, b, splitList(holds)
 			cfg.Seeds, cfg.Coordinators, cfg.GossipBind = splitList(seeds), splitList(coords), gossip
 			cfg.DrainTimeout, cfg.Logger = drain, slog.Default()
+			// Tests only: record every AuthorizeCommit call (e2e commit history).
+			cfg.CommitHistory = os.Getenv("CZ_COMMIT_HISTORY")
 			if cfg.Spot && !cmd.Flags().Changed("spot-notice-url") {
 				cfg.SpotNoticeURL = executor.DefaultSpotNoticeURL
 			}
@@ -64,12 +68,27 @@ what runs within --drain-timeout and hands the rest back.`,
 			if err != nil {
 				return err
 			}
+			if metricsAddr != "" {
+				reg := prometheus.NewRegistry()
+				processCollectors(reg)
+				reg.MustRegister(
+					prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cz_executor_attempts_running", Help: "Task attempts running here."},
+						func() float64 { return float64(x.Running()) }),
+					prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "cz_executor_attempts_finished_total", Help: "Task attempts that ended here."},
+						func() float64 { return float64(x.Finished()) }))
+				stop, err := serveMetrics(metricsAddr, reg)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			slog.Info("executor up", "id", cfg.ID, "resources", res)
 			return x.Run(ctx)
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&cfg.ID, "id", "", "executor ID (unique in the cluster)")
+	fl.StringVar(&metricsAddr, "metrics", "", "serve Prometheus metrics on this address's /metrics (such as 0.0.0.0:9100)")
 	fl.StringVar(&seeds, "seeds", "", "gossip addresses of cluster members, comma-separated")
 	fl.StringVar(&coords, "coordinators", "", "coordinator API addresses, comma-separated (besides gossip)")
 	fl.StringVar(&gossip, "gossip", "0.0.0.0:7947", "memberlist address to listen on")

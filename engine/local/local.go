@@ -26,6 +26,8 @@ type Executor struct {
 	used    engine.Resources
 	cancels map[engine.AttemptID]context.CancelFunc
 	running sync.WaitGroup
+	// authorize is the commit registry of Task.Authorize (UseCommitRegistry).
+	authorize engine.Authorizer
 }
 
 // New returns an executor offering res, reading and writing b.
@@ -41,6 +43,11 @@ func New(id string, res engine.Resources, b store.Bucket, logger *slog.Logger) *
 
 // WithHolds sets the locality keys the executor advertises.
 func (x *Executor) WithHolds(keys ...string) *Executor { x.holds = keys; return x }
+
+// UseCommitRegistry makes authorize the commit registry the attempts ask
+// (Task.Authorize): the engine's, given by AddExecutor, or a remote
+// executor's link to the leader. Call it before the first Launch.
+func (x *Executor) UseCommitRegistry(authorize engine.Authorizer) { x.authorize = authorize }
 
 func (x *Executor) ID() string                  { return x.id }
 func (x *Executor) Resources() engine.Resources { return x.res }
@@ -66,7 +73,7 @@ func (x *Executor) Launch(spec engine.TaskSpec, report func(engine.Report)) {
 		}
 		defer x.release(spec.Resources)
 		report(engine.Report{Attempt: spec.Attempt, State: engine.AttemptRunning, Time: time.Now()})
-		rep := engine.RunAttempt(ctx, x.bucket, spec, x.logger)
+		rep := engine.RunAttemptWith(ctx, x.bucket, spec, x.logger, x.authorize)
 		if ctx.Err() != nil {
 			return // killed: the engine already wrote the attempt off
 		}

@@ -6,8 +6,11 @@
 //	test.numbers  writes "numbers": the integers [p*n, (p+1)*n) for partition p, n = param "n"
 //	test.sum      sums every "numbers" or "sum" input of the upstream stages into "sum"
 //	test.flaky    fails (retryably) while attempt < param "succeed_at"; param "fatal"=true fails fatally
-//	test.sleep    sleeps param "sleep"; attempt 1 of partition param "straggler" sleeps param "straggle"
-//	test.gate     waits until the gate named by param "gate" opens (Open)
+//	test.sleep    sleeps param "sleep"; attempt 1 of partition param "straggler" sleeps param "straggle";
+//	              with param authorize=true it first asks for the commit grant (Task.Authorize) and
+//	              the sleep stands for a side effect made under it: a copy denied the grant stops
+//	test.gate     waits until the gate named by param "gate" opens (Open); with param authorize=true it
+//	              then asks for the commit grant (Task.Authorize)
 //
 // and, for shuffles (usable across processes):
 //
@@ -102,6 +105,11 @@ func flaky(ctx context.Context, t *engine.Task) error {
 }
 
 func sleep(ctx context.Context, t *engine.Task) error {
+	if t.Param("authorize") == "true" {
+		if err := t.Authorize(ctx); err != nil {
+			return err
+		}
+	}
 	d, _ := time.ParseDuration(t.Param("sleep"))
 	if s, err := intParam(t, "straggler", -1); err == nil && s == t.Partition && t.ID.Attempt == 1 {
 		d, _ = time.ParseDuration(t.Param("straggle"))
@@ -134,6 +142,11 @@ func Open(name string) { close(gateChan(name)) }
 func gate(ctx context.Context, t *engine.Task) error {
 	select {
 	case <-gateChan(t.Param("gate")):
+		if t.Param("authorize") == "true" {
+			if err := t.Authorize(ctx); err != nil {
+				return err
+			}
+		}
 		return t.Put(ctx, "passed", []byte("ok"))
 	case <-ctx.Done():
 		return ctx.Err()
