@@ -170,6 +170,10 @@ func (a *clientAPI) CancelJob(ctx context.Context, req *czpb.CancelJobRequest) (
 		return c.CancelJob(forwardContext(ctx), req)
 	}
 	if l.eng.Job(req.JobId) == nil {
+		// Forgotten jobs are finished: cancelling one changes nothing.
+		if _, err := l.eng.Lookup(ctx, req.JobId); err == nil {
+			return &czpb.CancelJobResponse{}, nil
+		}
 		return nil, status.Errorf(codes.NotFound, "no job %q", req.JobId)
 	}
 	reason := req.Reason
@@ -206,9 +210,13 @@ func (a *clientAPI) GetJob(ctx context.Context, req *czpb.GetJobRequest) (*czpb.
 	if c != nil {
 		return c.GetJob(forwardContext(ctx), req)
 	}
-	j := a.n.view.Job(req.JobId)
-	if j == nil {
+	// A finished job the state machine has forgotten comes from the store.
+	j, err := a.n.view.Lookup(ctx, req.JobId)
+	if errors.Is(err, engine.ErrNoJob) {
 		return nil, status.Errorf(codes.NotFound, "no job %q", req.JobId)
+	}
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "job %s: %v", req.JobId, err)
 	}
 	data, err := json.Marshal(j)
 	if err != nil {
@@ -253,6 +261,9 @@ func (a *clientAPI) WatchJob(req *czpb.GetJobRequest, stream czpb.Client_WatchJo
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for wait := 0; ; wait++ {
+		if err := a.n.replicaFresh(); err != nil {
+			return err
+		}
 		var sum *czpb.JobSummary
 		a.n.fsm.Read(func(s *engine.State) {
 			if j := s.Jobs[req.JobId]; j != nil {
@@ -261,9 +272,18 @@ func (a *clientAPI) WatchJob(req *czpb.GetJobRequest, stream czpb.Client_WatchJo
 		})
 		if sum == nil && (wait > 100 || a.n.leader() != nil) {
 			// Unknown here after a while (or to the leader): ask GetJob,
-			// which asks the leader, for the verdict.
-			if _, err := a.GetJob(ctx, req); err != nil {
+			// which asks the leader, for the verdict. A job it finds is
+			// one the state machine has forgotten, so finished.
+			r, err := a.GetJob(ctx, req)
+			if err != nil {
 				return err
+			}
+			var j engine.Job
+			if err := json.Unmarshal(r.JobJson, &j); err != nil {
+				return err
+			}
+			if j.State.Terminal() {
+				return stream.Send(&czpb.WatchJobResponse{Summary: Summary(&j), JobJson: r.JobJson, Index: r.Index})
 			}
 		}
 		if sum != nil && (last == nil || !proto.Equal(sum, last)) {

@@ -54,7 +54,7 @@ func (n *Node) startLeading() (*leaderState, error) {
 		scaled: make(chan struct{}), execs: map[string]*remoteExec{}, leases: map[string]time.Time{},
 		started: time.Now(), announced: make(chan struct{}), firstPass: make(chan struct{})}
 	l.eng = engine.New(engine.Config{Bucket: n.cfg.Bucket, FSM: n.fsm, Log: raftLog{r: n.raft, timeout: t.ApplyTimeout},
-		Logger: n.logger.With("term", term)})
+		Retention: n.cfg.Retention, Logger: n.logger.With("term", term)})
 	var alive []*engine.ExecutorStatus
 	n.fsm.Read(func(s *engine.State) {
 		for _, id := range s.ExecutorIDs() {

@@ -30,6 +30,8 @@ import (
 	"github.com/hashicorp/raft"
 	raftwal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/celebrity-zones/cz/engine"
 	"github.com/celebrity-zones/cz/notify"
@@ -113,6 +115,10 @@ type Config struct {
 	// and marking lets the next one send again.
 	Notifier  *notify.Notifier
 	StatusURL string
+	// Retention says when the leader forgets finished jobs from the
+	// state machine (engine.Retention; zero: the defaults). Forgotten
+	// jobs are still served (GetJob) from Bucket.
+	Retention engine.Retention
 }
 
 // Scaling configures the leader's executor autoscaling.
@@ -319,6 +325,26 @@ func (n *Node) leader() *leaderState {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.leading
+}
+
+// replicaFresh says whether this member's replica is recent enough to
+// serve a watch from: it leads, or it heard from the leader within four
+// heartbeat-plus-election timeouts. A member cut off from the majority
+// answers Unavailable, so that a client moves to another member instead
+// of watching a replica that no longer changes.
+func (n *Node) replicaFresh() error {
+	if n.raft.State() == raft.Leader {
+		return nil
+	}
+	bound := 4 * (n.cfg.Timing.Heartbeat + n.cfg.Timing.Election)
+	if last := n.raft.LastContact(); last.IsZero() || time.Since(last) > bound {
+		ago := "ever"
+		if !last.IsZero() {
+			ago = "for " + time.Since(last).Round(time.Millisecond).String()
+		}
+		return status.Errorf(codes.Unavailable, "member %s has not heard from a leader %s: its replica may be stale; ask another member", n.cfg.ID, ago)
+	}
+	return nil
 }
 
 // Leader returns the current leader's ID and API address, if known.

@@ -44,7 +44,7 @@ type memCluster struct {
 	record []*record
 }
 
-func startMemCluster(t *testing.T, size int) *memCluster {
+func startMemCluster(t *testing.T, size int, opts ...func(*Config)) *memCluster {
 	t.Helper()
 	c := &memCluster{t: t}
 	var peers []Peer
@@ -62,8 +62,12 @@ func startMemCluster(t *testing.T, size int) *memCluster {
 	}
 	for i := 0; i < size; i++ {
 		rec := &record{cmd: map[uint64][]byte{}}
-		n, err := Start(Config{ID: peers[i].ID, Transport: c.trans[i], Peers: peers, Timing: fastTiming,
-			Security: Security{Insecure: true}, Logger: quiet(), SnapshotThreshold: 32, Applied: rec.add})
+		cfg := Config{ID: peers[i].ID, Transport: c.trans[i], Peers: peers, Timing: fastTiming,
+			Security: Security{Insecure: true}, Logger: quiet(), SnapshotThreshold: 32, Applied: rec.add}
+		for _, o := range opts {
+			o(&cfg)
+		}
+		n, err := Start(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -146,16 +146,16 @@ func StartSystem(t *testing.T, ctx context.Context, o SystemOptions) *System {
 	binds := make([]string, o.Coordinators)
 	for i := range o.Coordinators {
 		ip := fmt.Sprintf("127.0.0.%d", 11+i)
-		binds[i] = fmt.Sprintf("%s:%d", ip, freePortOn(t, ip))
+		binds[i] = listenAddr(t, ip)
 		link, err := s.Net.Link(ip, binds[i])
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(link.Close)
-		api := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+		api := listenAddr(t, "127.0.0.1")
 		s.APIs = append(s.APIs, api)
-		s.HTTP = append(s.HTTP, fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)))
-		s.gossips = append(s.gossips, fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)))
+		s.HTTP = append(s.HTTP, listenAddr(t, "127.0.0.1"))
+		s.gossips = append(s.gossips, listenAddr(t, "127.0.0.1"))
 		peers = append(peers, fmt.Sprintf("c%d=%s=%s", i+1, link.Addr(), api))
 	}
 	for i := range o.Coordinators {
@@ -189,12 +189,12 @@ func (s *System) AddExecutor(o ExecutorOptions) *Process {
 		o.CPUs = 2
 	}
 	args := []string{"executor", "--id", o.ID, "--seeds", strings.Join(s.gossips, ","),
-		"--gossip", fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(s.t)), "--store", s.Store,
+		"--gossip", listenAddr(s.t, "127.0.0.1"), "--store", s.Store,
 		"--cpus", fmt.Sprint(o.CPUs), "--memory-mb", "4096", "--drain-timeout", "5s"}
 	if o.Blocks {
-		args = append(args, "--blocks", fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(s.t)))
+		args = append(args, "--blocks", listenAddr(s.t, "127.0.0.1"))
 	}
-	metrics := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(s.t))
+	metrics := listenAddr(s.t, "127.0.0.1")
 	args = append(args, "--metrics", metrics)
 	p := s.process(o.ID, append(args, o.Args...), o.Env)
 	p.Metrics = "http://" + metrics + "/metrics"
@@ -214,6 +214,11 @@ func (s *System) WaitReady(ctx context.Context, executors int) {
 		info, err := s.Client.Cluster(ctx)
 		if err == nil && info.LeaderId != "" && len(info.Executors) >= executors {
 			return
+		}
+		for _, p := range s.Coordinators {
+			if p.Exited() {
+				s.t.Fatalf("coordinator %s exited while the system started:\n%s", p.Name, p.Output())
+			}
 		}
 		if ctx.Err() != nil {
 			s.t.Fatalf("the system never became ready (a leader and %d executors): %v %v", executors, info, err)
@@ -434,13 +439,39 @@ func (p *Process) Metric(name string) (float64, error) {
 	return 0, fmt.Errorf("%s: no metric %s", p.Metrics, name)
 }
 
-// freePortOn returns a TCP port free on ip a moment ago.
-func freePortOn(t *testing.T, ip string) int {
+// Ports for the processes come from below the kernel's ephemeral range,
+// so that no socket another process opens on port 0 (the proxies, the
+// clients) can take one between the moment it is picked and the moment
+// its process binds it.
+var (
+	portMu   sync.Mutex
+	nextPort = 20000 + os.Getpid()%5000
+)
+
+// listenAddr returns ip:port with a port free on ip for TCP and UDP (gossip
+// uses both) a moment ago, outside the ephemeral range.
+func listenAddr(t *testing.T, ip string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
+	portMu.Lock()
+	defer portMu.Unlock()
+	for range 10000 {
+		nextPort++
+		if nextPort >= 32000 {
+			nextPort = 20000
+		}
+		addr := fmt.Sprintf("%s:%d", ip, nextPort)
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		u, err := net.ListenPacket("udp", addr)
+		l.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		return addr
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port between 20000 and 32000")
+	return ""
 }

@@ -115,6 +115,14 @@ func (a *applier) apply(cmd []byte) error {
 		granted, err := a.authorize(c.Attempt)
 		a.r.Granted = granted
 		return err
+	case CmdForgetJobs:
+		var c ForgetJobs
+		if err := decode(&c); err != nil {
+			return err
+		}
+		a.now = c.Time
+		a.forget(c)
+		return nil
 	case CmdJobManifest:
 		var c JobManifest
 		if err := decode(&c); err != nil {

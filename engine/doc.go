@@ -47,4 +47,13 @@
 // Restore reads it, and the Engine (leader-only machinery: Run) is given
 // a Log that proposes through raft.Apply and returns the *Result from the
 // future. CmdBatch and CmdReports carry many changes per entry.
+//
+// # Retention
+//
+// The state holds finished jobs only for a while (Config.Retention: by
+// default the newest 2000, none older than 7 days). The leader archives
+// a finished job's record to jobs/<job>/record.json and forgets it
+// (CmdForgetJobs, never a running job); Lookup, Wait, the coordinator's
+// GetJob and the status page read forgotten jobs back from the store.
+// Idempotency keys outlive their jobs by Retention.MaxAge.
 package engine

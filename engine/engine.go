@@ -64,8 +64,11 @@ type Config struct {
 	Scheduler SchedulerConfig
 	// Tick is how often the engine looks for stragglers and flushes event
 	// logs without being woken (default 100ms).
-	Tick   time.Duration
-	Logger *slog.Logger
+	Tick time.Duration
+	// Retention says when the leader forgets finished jobs (defaults:
+	// 7 days, the newest 2000 kept, swept every minute; see Retention).
+	Retention Retention
+	Logger    *slog.Logger
 }
 
 // Engine is the leader-side machinery: it submits jobs, runs the
@@ -110,9 +113,10 @@ func New(cfg Config) *Engine {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	cfg.Retention = cfg.Retention.withDefaults()
 	return &Engine{
 		cfg: cfg, fsm: cfg.FSM, log: cfg.Log, bucket: cfg.Bucket, logger: cfg.Logger,
-		metrics:   newMetrics(),
+		metrics:   newMetrics(cfg.FSM),
 		executors: map[string]Executor{},
 		eventBuf:  map[string][]Event{},
 		done:      map[string]chan struct{}{},
@@ -225,7 +229,8 @@ func (e *Engine) Cancel(id, reason string) error {
 }
 
 // Wait blocks until the job has finished and its event log is written,
-// then returns its final record.
+// then returns its final record (from the store when the state machine
+// has forgotten the job: Lookup).
 func (e *Engine) Wait(ctx context.Context, id string) (*Job, error) {
 	e.mu.Lock()
 	ch, ok := e.done[id]
@@ -245,9 +250,9 @@ func (e *Engine) Wait(ctx context.Context, id string) (*Job, error) {
 			return nil, ctx.Err()
 		}
 	}
-	j := e.Job(id)
-	if j == nil {
-		return nil, fmt.Errorf("no job %q", id)
+	j, err := e.Lookup(ctx, id)
+	if err != nil {
+		return nil, err
 	}
 	if !j.State.Terminal() {
 		return nil, fmt.Errorf("job %s is %s", id, j.State)
@@ -317,6 +322,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.nudge()
 	tick := time.NewTicker(e.cfg.Tick)
 	defer tick.Stop()
+	retained := make(chan struct{})
+	defer func() { <-retained }()
+	go func() {
+		defer close(retained)
+		e.retain(ctx)
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -482,16 +493,18 @@ func (e *Engine) handle(events []Event) {
 // finish flushes a finished job's event log, sweeps its unreferenced
 // attempt objects and wakes its waiters.
 func (e *Engine) finish(ctx context.Context, id string) {
-	j := e.Job(id)
-	if j == nil {
-		return
-	}
-	if j.State == JobSucceeded {
+	// The retention sweeper may have forgotten the job already: Lookup
+	// reads its archived record.
+	j, err := e.Lookup(ctx, id)
+	switch {
+	case err != nil:
+		e.logger.Warn("finished job", "job", id, "err", err)
+	case j.State == JobSucceeded:
 		e.logger.Info("job succeeded", "job", id, "took", j.Finished.Sub(j.Submitted).Round(time.Millisecond))
-	} else {
+	default:
 		e.logger.Warn("job ended", "job", id, "state", j.State, "err", j.Error)
 	}
-	if e.bucket != nil {
+	if e.bucket != nil && j != nil {
 		if n, a, err := Sweep(ctx, e.bucket, j); err != nil {
 			e.logger.Warn("sweep", "job", id, "err", err)
 		} else if n+a > 0 {

@@ -25,11 +25,18 @@ type rig struct {
 // newRig starts an engine with in-process executors over a directory store.
 func newRig(t *testing.T, execs ...engine.Resources) *rig {
 	t.Helper()
+	return newRigConfig(t, engine.Config{}, execs...)
+}
+
+// newRigConfig is newRig with cfg (its Bucket and Tick are the rig's).
+func newRigConfig(t *testing.T, cfg engine.Config, execs ...engine.Resources) *rig {
+	t.Helper()
 	b, err := store.OpenDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{t: t, bucket: b, eng: engine.New(engine.Config{Bucket: b, Tick: 20 * time.Millisecond})}
+	cfg.Bucket, cfg.Tick = b, 20*time.Millisecond
+	r := &rig{t: t, bucket: b, eng: engine.New(cfg)}
 	for i, res := range execs {
 		x := local.New(string(rune('a'+i)), res, b, nil)
 		r.execs = append(r.execs, x)

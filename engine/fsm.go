@@ -25,6 +25,8 @@ const (
 	// CmdBatch carries many commands in one log entry, applied in order
 	// under one index: the way to commit thousands of changes a second.
 	CmdBatch
+	// CmdForgetJobs removes finished jobs from the state (ForgetJobs).
+	CmdForgetJobs
 )
 
 // SubmitJob adds a job. A repeated IdempotencyKey returns the first job.
@@ -133,6 +135,8 @@ type Result struct {
 	Granted bool
 	// JobID answers CmdSubmitJob (the existing job on a repeated key).
 	JobID string
+	// Forgotten lists the jobs CmdForgetJobs removed.
+	Forgotten []string
 	// Err is set when the whole command was refused.
 	Err error
 }
@@ -187,6 +191,9 @@ func (f *FSM) Restore(r io.Reader) error {
 	s := newState()
 	if err := json.NewDecoder(r).Decode(s); err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)
+	}
+	if s.ForgottenKeys == nil {
+		s.ForgottenKeys = map[string]time.Time{} // a snapshot from before retention
 	}
 	f.mu.Lock()
 	f.state = s

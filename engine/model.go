@@ -222,12 +222,17 @@ type State struct {
 	Jobs      map[string]*Job            `json:"jobs"`
 	JobOrder  []string                   `json:"job_order"`
 	Executors map[string]*ExecutorStatus `json:"executors"`
-	// Keys maps submit idempotency keys to job IDs.
+	// Keys maps submit idempotency keys to job IDs, the IDs of forgotten
+	// jobs included (see Retention).
 	Keys map[string]string `json:"keys"`
+	// ForgottenKeys are the keys in Keys whose jobs were forgotten, with
+	// when: CmdForgetJobs drops them after Retention.MaxAge.
+	ForgottenKeys map[string]time.Time `json:"forgotten_keys,omitempty"`
 }
 
 func newState() *State {
-	return &State{Jobs: map[string]*Job{}, Executors: map[string]*ExecutorStatus{}, Keys: map[string]string{}}
+	return &State{Jobs: map[string]*Job{}, Executors: map[string]*ExecutorStatus{}, Keys: map[string]string{},
+		ForgottenKeys: map[string]time.Time{}}
 }
 
 // ExecutorIDs returns the executor IDs in order.

@@ -184,6 +184,8 @@ See docs/distributed.md.`,
 	fl.StringVar(&seeds, "seeds", "", "gossip addresses of other members to join")
 	fl.StringVar(&storeURL, "store", "", "engine store: attempt outputs, manifests, event logs (directory or s3:// URL)")
 	fl.StringVar(&httpAddr, "http", "", "serve the status page here (such as 127.0.0.1:8080)")
+	fl.DurationVar(&cfg.Retention.MaxAge, "keep-jobs-for", 0, "forget finished jobs this long after they ended; their records stay in the store (default 7 days; negative: never by age)")
+	fl.IntVar(&cfg.Retention.MaxJobs, "keep-jobs", 0, "finished jobs the replicated state keeps at most; older ones are read from the store (default 2000; negative: no limit)")
 	fl.DurationVar(&leaseTTL, "lease", 0, "executor lease (default 6s)")
 	fl.DurationVar(&leaseGrace, "lease-grace", 0, "what a new leader gives executors to reconnect (default 12s)")
 	fl.StringVar(&autoscale, "autoscale", "", "resize the executor group while leading: aws:SPOT_ASG[,ON_DEMAND_ASG] or local:COMMAND ARGS (empty: no autoscaling)")

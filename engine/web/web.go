@@ -45,17 +45,20 @@ type Source interface {
 	Executors(ctx context.Context) ([]*engine.ExecutorStatus, error)
 }
 
-// Live shows a running engine.
+// Live shows a running engine: the jobs its state machine holds, and
+// any job by ID, a job the state machine has forgotten (engine.Retention)
+// read from the store.
 func Live(e *engine.Engine) Source { return live{e} }
 
 type live struct{ e *engine.Engine }
 
 func (l live) Jobs(context.Context) ([]*engine.Job, error) { return l.e.Jobs(), nil }
-func (l live) Job(_ context.Context, id string) (*engine.Job, error) {
-	if j := l.e.Job(id); j != nil {
-		return j, nil
+func (l live) Job(ctx context.Context, id string) (*engine.Job, error) {
+	j, err := l.e.Lookup(ctx, id)
+	if errors.Is(err, engine.ErrNoJob) {
+		return nil, fmt.Errorf("%w: %v", ErrNotFound, err)
 	}
-	return nil, ErrNotFound
+	return j, err
 }
 func (l live) Executors(context.Context) ([]*engine.ExecutorStatus, error) {
 	return l.e.Executors(), nil

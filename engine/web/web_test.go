@@ -266,3 +266,59 @@ func TestFailedJobPageShowsErrorAndLog(t *testing.T) {
 		}
 	}
 }
+
+func TestLivePageServesAForgottenJobFromTheStore(t *testing.T) {
+	b, err := store.OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := engine.New(engine.Config{Bucket: b, Tick: 20 * time.Millisecond, Retention: engine.Retention{MaxJobs: 1, Every: -1}})
+	x := local.New("exec-1", engine.Resources{CPU: 2}, b, nil)
+	defer x.Close()
+	if err := eng.AddExecutor(x); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { eng.Run(ctx); close(stopped) }()
+	defer func() { cancel(); <-stopped }()
+	var ids []string
+	for range 2 {
+		id, err := eng.Submit(engine.JobSpec{Version: 1, Name: "forgettable", Stages: []engine.StageSpec{
+			{Name: "n", Operator: "test.numbers", Partitions: 2}}}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+		_, err = eng.Wait(wctx, id)
+		wcancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if n, err := eng.ForgetFinished(ctx); err != nil || n != 1 || eng.Job(ids[0]) != nil {
+		t.Fatalf("ForgetFinished = %d, %v; want the first job forgotten", n, err)
+	}
+	srv := httptest.NewServer(web.Handler(web.Live(eng), eng.Metrics().Registry, nil))
+	defer srv.Close()
+	var j engine.Job
+	getJSON(t, srv.URL+"/api/jobs/"+ids[0], &j)
+	if j.ID != ids[0] || j.State != engine.JobSucceeded || j.Task("n", 1).State != engine.TaskCommitted {
+		t.Fatalf("forgotten job via the live page: %s %s", j.ID, j.State)
+	}
+	if page := get(t, srv.URL+"/jobs/"+ids[0]); !strings.Contains(page, `id="job-state">succeeded<`) {
+		t.Error("the forgotten job's page does not show it succeeded")
+	}
+	if metrics := get(t, srv.URL+"/metrics"); !strings.Contains(metrics, "cz_engine_jobs_held 1\n") {
+		t.Error("metrics do not say one job is held")
+	}
+	resp, err := http.Get(srv.URL + "/api/jobs/never-was")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("unknown job on the live page: %s, want 404", resp.Status)
+	}
+}
