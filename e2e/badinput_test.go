@@ -18,7 +18,6 @@ import (
 
 	"github.com/celebrity-zones/cz/contracts"
 	"github.com/celebrity-zones/cz/engine"
-	"github.com/celebrity-zones/cz/internal/testenv"
 	"github.com/celebrity-zones/cz/jobs"
 	"github.com/celebrity-zones/cz/layout"
 	"github.com/celebrity-zones/cz/sample"
@@ -34,35 +33,12 @@ import (
 // corrupt ground-truth photo: each batch fails with its problems named on
 // the status page, and writes nothing.
 func TestBadInputIsReportedAndTheRestGoesOn(t *testing.T) {
-	srv := testenv.StartS3(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	photos, err := sample.LoadPhotos(testenv.Path(t, "dlib"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := openS3World(t, srv, "bad-", srv.Endpoint, true)
+	srv, w, ans := s3Sample(t, ctx, "bad-", sample.Options{Seed: 41, Days: 1, VideosPerDay: 8})
 	b, cfg := w.b, w.cfg
-	ans, err := sample.Generate(ctx, b, photos, sample.Options{Seed: 41, Days: 1, VideosPerDay: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := StartSystem(t, ctx, SystemOptions{Store: w.workURL, Executors: []ExecutorOptions{{ID: "x1"}, {ID: "x2"}},
-		Env: []string{"AWS_ACCESS_KEY_ID=" + srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + srv.SecretKey}})
-	run := func(spec engine.JobSpec) *engine.Job {
-		t.Helper()
-		id, err := s.Client.Submit(ctx, spec, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		j, err := s.Client.Wait(ctx, id, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return j
-	}
+	s := startOn(t, ctx, srv, w, []ExecutorOptions{{ID: "x1"}, {ID: "x2"}})
+	run := func(spec engine.JobSpec) *engine.Job { return s.Run(t, ctx, spec, "") }
 	batch, _ := contracts.ParseBatchID(ans.Batches[0].Batch)
 	if j := run(jobs.BatchSpec(batch, cfg)); j.State != engine.JobSucceeded {
 		t.Fatalf("batch: %s %s", j.State, j.Error)

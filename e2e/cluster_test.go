@@ -61,12 +61,9 @@ func TestSystemUnderFaults(t *testing.T) {
 			s.Coordinators[l].Kill()
 			return nil
 		}},
-		{name: "kill an executor mid-task", hit: func(ctx context.Context, s *System) error {
-			s.Executors[0].Kill()
-			return nil
-		}, check: func(t *testing.T, s *System, finished []*engine.Job) {
-			if !anyAttempt(finished, func(a *engine.Attempt) bool { return a.Executor == "x1" && a.State == engine.AttemptLost }) {
-				t.Error("no attempt of x1 was lost: it was killed while idle")
+		{name: "kill an executor mid-task", hit: killBusyExecutor, check: func(t *testing.T, s *System, finished []*engine.Job) {
+			if !anyAttempt(finished, func(a *engine.Attempt) bool { return a.Executor == s.killed && a.State == engine.AttemptLost }) {
+				t.Errorf("no attempt of the killed %s was lost", s.killed)
 			}
 		}},
 		{name: "partition the leader from the majority", hit: isolateLeader, check: checkPartitioned},
@@ -150,13 +147,7 @@ func TestSystemUnderFaults(t *testing.T) {
 			}
 			finished, s := runOnSystem(t, ctx, srv, w, ans, f)
 			if proxy != nil {
-				proxy.SetRule(nil)
-				c := proxy.Counts()
-				t.Logf("faults injected: %d SlowDown, %d InternalError, %d timeouts, %d lost replies; %d requests passed",
-					c[SlowDown], c[Internal], c[Timeout], c[LostReply], c[Pass])
-				if c[SlowDown] == 0 || c[Internal] == 0 || c[Timeout] == 0 || c[LostReply] == 0 {
-					t.Errorf("not every kind of fault was injected: %v", c)
-				}
+				checkInjected(t, proxy)
 			}
 			problems, _ := Check(ctx, w.b, w.work, finished, ans, w.cfg, model, baseline)
 			for _, p := range problems {
@@ -181,8 +172,7 @@ func runOnSystem(t *testing.T, ctx context.Context, srv *testenv.S3Server, w s3W
 		xs = defaultExecutors()
 	}
 	history := filepath.Join(t.TempDir(), "commits.jsonl")
-	s := StartSystem(t, ctx, SystemOptions{Store: w.workURL, Executors: xs,
-		Env: []string{"AWS_ACCESS_KEY_ID=" + srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + srv.SecretKey, "CZ_COMMIT_HISTORY=" + history}})
+	s := startOn(t, ctx, srv, w, xs, "CZ_COMMIT_HISTORY="+history)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	if f.watch != nil {
@@ -228,6 +218,40 @@ func runOnSystem(t *testing.T, ctx context.Context, srv *testenv.S3Server, w s3W
 		t.Errorf("commit history: %v", err)
 	}
 	return finished, s
+}
+
+// killBusyExecutor SIGKILLs an executor that runs an attempt of the
+// running job.
+func killBusyExecutor(ctx context.Context, s *System) error {
+	sums, err := s.Client.Jobs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, sum := range sums {
+		if sum.State != engine.JobRunning.String() {
+			continue
+		}
+		j, err := s.Client.Job(ctx, sum.Id)
+		if err != nil {
+			return err
+		}
+		for _, st := range j.Stages {
+			for _, task := range st.Tasks {
+				for _, a := range task.Attempts {
+					if a.State == engine.AttemptRunning || a.State == engine.AttemptAssigned {
+						for _, x := range s.Executors {
+							if x.Name == a.Executor {
+								s.killed = x.Name
+								x.Kill()
+								return nil
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return fmt.Errorf("no executor runs an attempt")
 }
 
 // isolateLeader cuts the leader's Raft links to both other members, both
@@ -318,28 +342,18 @@ func TestSlowExecutorIsRacedOnTheCluster(t *testing.T) {
 	s := StartSystem(t, ctx, SystemOptions{Store: dir, Executors: []ExecutorOptions{{ID: "x1"}, {ID: "x2"}}})
 	spec := engine.JobSpec{Version: engine.SpecVersion, Name: "straggler", Speculation: true, Stages: []engine.StageSpec{
 		{Name: "work", Operator: "test.sleep", Partitions: 4, Params: map[string]string{"sleep": "100ms", "straggler": "2", "straggle": "20s"}}}}
-	id, err := s.Client.Submit(ctx, spec, "straggler")
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := s.Client.Wait(ctx, id, nil)
-	if err != nil || j.State != engine.JobSucceeded {
-		t.Fatalf("job: %v %v", err, j)
+	j := s.Run(t, ctx, spec, "straggler")
+	if j.State != engine.JobSucceeded {
+		t.Fatalf("job %s: %s", j.State, j.Error)
 	}
 	st := j.Stage("work")
 	if n := len(st.Tasks[2].Attempts); n < 2 {
 		t.Fatalf("the straggling task had %d attempt(s): no speculative copy was launched", n)
 	}
+	if err := j.CheckCommittedOnce(1); err != nil {
+		t.Fatal(err)
+	}
 	for _, task := range st.Tasks {
-		committed := 0
-		for _, a := range task.Attempts {
-			if a.State == engine.AttemptCommitted {
-				committed++
-			}
-		}
-		if committed != 1 || len(task.Outputs) != 1 {
-			t.Fatalf("p%d: %d committed attempts, %d outputs; want 1 and 1", task.Partition, committed, len(task.Outputs))
-		}
 		data, err := store.ReadAll(ctx, work, task.Outputs[0].Key)
 		if err != nil {
 			t.Fatal(err)

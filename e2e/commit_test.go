@@ -119,17 +119,13 @@ func checkCommitTrial(t *testing.T, ctx context.Context, b store.Bucket, j *engi
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := j.CheckCommittedOnce(1); err != nil {
+		t.Fatalf("trial %d: %v", trial, err)
+	}
 	st := j.Stage("work")
 	for _, p := range outs["work"].Partitions {
-		task := st.Tasks[p.Partition]
-		committed := 0
-		for _, a := range task.Attempts {
-			if a.State == engine.AttemptCommitted {
-				committed++
-			}
-		}
-		if committed != 1 || task.Committed != p.Attempt {
-			t.Fatalf("trial %d p%d: %d committed attempts, manifest names %d, task %d", trial, p.Partition, committed, p.Attempt, task.Committed)
+		if task := st.Tasks[p.Partition]; task.Committed != p.Attempt {
+			t.Fatalf("trial %d p%d: the manifest names attempt %d, the task %d", trial, p.Partition, p.Attempt, task.Committed)
 		}
 		if len(p.Outputs) != 1 {
 			t.Fatalf("trial %d p%d: %d visible outputs, want 1", trial, p.Partition, len(p.Outputs))

@@ -52,18 +52,8 @@ func TestDelayedAndDuplicatedResults(t *testing.T) {
 		}
 	}
 	j := runNumbersSum(t, e, "dup-results", 8)
-	for _, st := range j.Stages {
-		for _, task := range st.Tasks {
-			committed := 0
-			for _, a := range task.Attempts {
-				if a.State == engine.AttemptCommitted {
-					committed++
-				}
-			}
-			if committed != 1 || len(task.Outputs) != 1 {
-				t.Errorf("%s/p%d: %d committed attempts, %d outputs; want 1 and 1", st.Name, task.Partition, committed, len(task.Outputs))
-			}
-		}
+	if err := j.CheckCommittedOnce(1); err != nil {
+		t.Error(err)
 	}
 	data, err := store.ReadAll(ctx, b, j.Task("sum", 0).Outputs[0].Key)
 	if err != nil {

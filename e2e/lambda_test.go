@@ -15,7 +15,6 @@ import (
 
 	"github.com/celebrity-zones/cz/ann"
 	"github.com/celebrity-zones/cz/engine"
-	"github.com/celebrity-zones/cz/internal/testenv"
 	"github.com/celebrity-zones/cz/layout"
 	"github.com/celebrity-zones/cz/sample"
 	"github.com/celebrity-zones/cz/store"
@@ -30,25 +29,13 @@ import (
 // at once and the ground truth and index end up with every zone of both;
 // the ledger holds.
 func TestLambdaDeliveriesOnTheSystem(t *testing.T) {
-	srv := testenv.StartS3(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	photos, err := sample.LoadPhotos(testenv.Path(t, "dlib"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := openS3World(t, srv, "lambda-", srv.Endpoint, true)
-	ans, err := sample.Generate(ctx, w.b, photos, sample.Options{Seed: 61, Days: 1, VideosPerDay: 6})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, w, ans := s3Sample(t, ctx, "lambda-", sample.Options{Seed: 61, Days: 1, VideosPerDay: 6})
 	if len(ans.Batches) < 2 {
 		t.Fatalf("the sample has %d batches; this scenario needs two", len(ans.Batches))
 	}
-	s := StartSystem(t, ctx, SystemOptions{Store: w.workURL, Executors: defaultExecutors(),
-		Env: []string{"AWS_ACCESS_KEY_ID=" + srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + srv.SecretKey}})
+	s := startOn(t, ctx, srv, w, defaultExecutors())
 	ca, err := os.ReadFile(filepath.Join(s.Certs, "ca.pem"))
 	if err != nil {
 		t.Fatal(err)
@@ -102,10 +89,7 @@ func TestLambdaDeliveriesOnTheSystem(t *testing.T) {
 	}
 	var finished []*engine.Job
 	wait := func(id string) {
-		j, err := s.Client.Wait(ctx, id, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		j := s.Wait(t, ctx, id)
 		if j.State != engine.JobSucceeded {
 			t.Fatalf("job %s (%s) %s: %s", j.ID, j.Spec.Name, j.State, j.Error)
 		}

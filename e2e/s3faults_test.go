@@ -50,6 +50,33 @@ func openS3World(t *testing.T, srv *testenv.S3Server, prefix, endpoint string, c
 	return w
 }
 
+// s3Sample starts versitygw, sets the test's S3 credentials and writes a
+// sample into fresh buckets named prefix….
+func s3Sample(t *testing.T, ctx context.Context, prefix string, opt sample.Options) (*testenv.S3Server, s3World, *sample.Answer) {
+	t.Helper()
+	srv := testenv.StartS3(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
+	photos, err := sample.LoadPhotos(testenv.Path(t, "dlib"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := openS3World(t, srv, prefix, srv.Endpoint, true)
+	ans, err := sample.Generate(ctx, w.b, photos, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, w, ans
+}
+
+// startOn starts the system as processes over w's engine store, with
+// the S3 credentials of srv.
+func startOn(t *testing.T, ctx context.Context, srv *testenv.S3Server, w s3World, xs []ExecutorOptions, env ...string) *System {
+	t.Helper()
+	env = append(env, "AWS_ACCESS_KEY_ID="+srv.AccessKey, "AWS_SECRET_ACCESS_KEY="+srv.SecretKey)
+	return StartSystem(t, ctx, SystemOptions{Store: w.workURL, Executors: xs, Env: env})
+}
+
 // runAll runs the sample's first batch and every day on an embedded engine.
 func runAll(t *testing.T, w s3World, ans *sample.Answer) []*engine.Job {
 	t.Helper()
@@ -93,6 +120,19 @@ func s3Faults(n int64, r *http.Request) Fault {
 	return Pass
 }
 
+// checkInjected stops the proxy's faults and fails the test unless every
+// kind was injected at least once.
+func checkInjected(t *testing.T, proxy *S3Proxy) {
+	t.Helper()
+	proxy.SetRule(nil)
+	c := proxy.Counts()
+	t.Logf("faults injected: %d SlowDown, %d InternalError, %d timeouts, %d lost replies; %d requests passed",
+		c[SlowDown], c[Internal], c[Timeout], c[LostReply], c[Pass])
+	if c[SlowDown] == 0 || c[Internal] == 0 || c[Timeout] == 0 || c[LostReply] == 0 {
+		t.Fatalf("not every kind of fault was injected: %v", c)
+	}
+}
+
 // TestS3FaultsChangeNothing runs the runners through a proxy that answers
 // S3 requests with 503 SlowDown, 500s, timeouts and writes whose reply is
 // lost after they were applied, and checks the ledger against a run
@@ -133,13 +173,7 @@ func TestS3FaultsChangeNothing(t *testing.T) {
 	}
 	proxy.SetRule(s3Faults)
 	faultyJobs := runAll(t, faulty, ans)
-	proxy.SetRule(nil)
-	counts := proxy.Counts()
-	t.Logf("faults injected: %d SlowDown, %d InternalError, %d timeouts, %d lost replies; %d requests passed",
-		counts[SlowDown], counts[Internal], counts[Timeout], counts[LostReply], counts[Pass])
-	if counts[SlowDown] == 0 || counts[Internal] == 0 || counts[Timeout] == 0 || counts[LostReply] == 0 {
-		t.Fatalf("not every kind of fault was injected: %v", counts)
-	}
+	checkInjected(t, proxy)
 	problems, _ = Check(ctx, faulty.b, faulty.work, faultyJobs, ans, faulty.cfg, model, baseline)
 	for _, p := range problems {
 		t.Errorf("run with faults: %s", p)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/celebrity-zones/cz/coordinator"
+	"github.com/celebrity-zones/cz/engine"
 	"github.com/celebrity-zones/cz/internal/testenv"
 )
 
@@ -46,7 +47,8 @@ type System struct {
 	Mail *testenv.SMTPSink
 
 	gossips  []string
-	isolated int // the member a scenario cut off
+	isolated int    // the member a scenario cut off
+	killed   string // the executor a scenario killed
 }
 
 // SystemOptions shape a System.
@@ -279,6 +281,27 @@ func (s *System) WaitAnnounced(ctx context.Context, jobIDs []string) (map[string
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// Run submits spec (key: its idempotency key, "" for none) and waits for
+// the job to end.
+func (s *System) Run(t *testing.T, ctx context.Context, spec engine.JobSpec, key string) *engine.Job {
+	t.Helper()
+	id, err := s.Client.Submit(ctx, spec, key)
+	if err != nil {
+		t.Fatalf("submit %s: %v", spec.Name, err)
+	}
+	return s.Wait(t, ctx, id)
+}
+
+// Wait waits for job id to end.
+func (s *System) Wait(t *testing.T, ctx context.Context, id string) *engine.Job {
+	t.Helper()
+	j, err := s.Client.Wait(ctx, id, nil)
+	if err != nil {
+		t.Fatalf("job %s: %v", id, err)
+	}
+	return j
 }
 
 // StatusPage reads a page of the status page of the leader (or of any

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -243,4 +244,28 @@ func (s *State) ExecutorIDs() []string {
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// CheckCommittedOnce returns an error naming every task of a finished job
+// that does not have exactly one committed attempt, the one the task
+// names, with outputs outputs (negative: any number). It is the
+// exactly-once invariant the engine keeps whatever the faults.
+func (j *Job) CheckCommittedOnce(outputs int) error {
+	var errs []error
+	for _, st := range j.Stages {
+		for _, t := range st.Tasks {
+			committed := 0
+			for _, a := range t.Attempts {
+				if a.State == AttemptCommitted {
+					committed++
+				}
+			}
+			if committed != 1 || t.Committed == 0 || t.Attempts[t.Committed-1].State != AttemptCommitted {
+				errs = append(errs, fmt.Errorf("%s/p%d: %d committed attempts, the task names attempt %d", st.Name, t.Partition, committed, t.Committed))
+			} else if outputs >= 0 && len(t.Outputs) != outputs {
+				errs = append(errs, fmt.Errorf("%s/p%d: %d outputs, want %d", st.Name, t.Partition, len(t.Outputs), outputs))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

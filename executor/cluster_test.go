@@ -65,8 +65,14 @@ func start(t *testing.T) *harness {
 }
 
 func (h *harness) executor(id string, cpu int, drain time.Duration, holds ...string) *executor.Executor {
-	x, err := executor.New(executor.Config{ID: id, Resources: engine.Resources{CPU: cpu, MemoryMB: 1024}, Bucket: h.bucket, Holds: holds,
-		Security: h.sec, Seeds: h.cluster.Seeds(), GossipBind: "127.0.0.1:0", DrainTimeout: drain, Logger: logger()})
+	return h.start(executor.Config{ID: id, Resources: engine.Resources{CPU: cpu, MemoryMB: 1024}, Holds: holds, DrainTimeout: drain, Logger: logger()})
+}
+
+// start runs an executor of the harness's cluster until the test ends;
+// cfg's bucket, security and seeds are the harness's.
+func (h *harness) start(cfg executor.Config) *executor.Executor {
+	cfg.Bucket, cfg.Security, cfg.Seeds, cfg.GossipBind = h.bucket, h.sec, h.cluster.Seeds(), "127.0.0.1:0"
+	x, err := executor.New(cfg)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -200,22 +200,7 @@ func (h *harness) faultyExecutor(id string, faults string, logger *slog.Logger) 
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	x, err := executor.New(executor.Config{ID: id, Resources: engine.Resources{CPU: 2, MemoryMB: 1024}, Bucket: h.bucket,
-		Security: h.sec, Seeds: h.cluster.Seeds(), GossipBind: "127.0.0.1:0", DrainTimeout: time.Second, Faults: f, Logger: logger})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		x.Run(ctx)
-	}()
-	h.t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	return x
+	return h.start(executor.Config{ID: id, Resources: engine.Resources{CPU: 2, MemoryMB: 1024}, DrainTimeout: time.Second, Faults: f, Logger: logger})
 }
 
 // numbersSum is 8 test.numbers tasks (10 numbers each, 0..79) summed by
@@ -235,18 +220,8 @@ func (h *harness) checkOnce(j *engine.Job) {
 	if j.State != engine.JobSucceeded {
 		t.Fatalf("job %s: %s", j.State, j.Error)
 	}
-	for _, st := range j.Stages {
-		for _, task := range st.Tasks {
-			committed := 0
-			for _, a := range task.Attempts {
-				if a.State == engine.AttemptCommitted {
-					committed++
-				}
-			}
-			if committed != 1 || len(task.Outputs) != 1 {
-				t.Errorf("%s/p%d: %d committed attempts, %d outputs; want 1 and 1", st.Name, task.Partition, committed, len(task.Outputs))
-			}
-		}
+	if err := j.CheckCommittedOnce(1); err != nil {
+		t.Error(err)
 	}
 	data, err := store.ReadAll(h.ctx, h.bucket, j.Task("sum", 0).Outputs[0].Key)
 	if err != nil {
