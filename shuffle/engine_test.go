@@ -1,7 +1,6 @@
 package shuffle_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/celebrity-zones/cz/engine"
 	"github.com/celebrity-zones/cz/engine/local"
+	"github.com/celebrity-zones/cz/engine/testops"
 	"github.com/celebrity-zones/cz/internal/testenv"
 	"github.com/celebrity-zones/cz/shuffle"
 	"github.com/celebrity-zones/cz/store"
@@ -214,16 +214,7 @@ func (r *rig) wait(id string) *engine.Job {
 func (r *rig) check(j *engine.Job, maps, reducers int) {
 	t := r.t
 	n, keys := 2000, 700
-	wantCount, wantSum := map[string]int{}, map[string]uint64{}
-	for p := 0; p < maps; p++ {
-		for i := 0; i < n; i++ {
-			k := fmt.Sprintf("k%06d", (p*7919+i)%keys)
-			wantCount[k]++
-			wantSum[k] += uint64(p*1_000_000 + i)
-		}
-	}
-	where := map[string]int{}
-	rows := 0
+	var results [][]byte
 	for _, task := range j.Stage("reduce").Tasks {
 		if len(task.Outputs) != 1 {
 			t.Fatalf("reduce p%d has outputs %v", task.Partition, task.Outputs)
@@ -232,29 +223,10 @@ func (r *rig) check(j *engine.Job, maps, reducers int) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		for sc.Scan() {
-			var k string
-			var c int
-			var s uint64
-			if _, err := fmt.Sscan(sc.Text(), &k, &c, &s); err != nil {
-				t.Fatalf("reduce p%d line %q: %v", task.Partition, sc.Text(), err)
-			}
-			if p, dup := where[k]; dup {
-				t.Fatalf("key %s in reduce partitions %d and %d", k, p, task.Partition)
-			}
-			where[k] = task.Partition
-			if h := shuffle.Hash(reducers).Partition([]byte(k)); h != task.Partition {
-				t.Fatalf("key %s in partition %d, hashes to %d", k, task.Partition, h)
-			}
-			if c != wantCount[k] || s != wantSum[k] {
-				t.Fatalf("key %s: %d records summing to %d, want %d summing to %d", k, c, s, wantCount[k], wantSum[k])
-			}
-			rows += c
-		}
+		results = append(results, data)
 	}
-	if len(where) != len(wantCount) || rows != maps*n {
-		t.Fatalf("%d keys, %d rows; want %d keys, %d rows", len(where), rows, len(wantCount), maps*n)
+	if err := testops.CheckShuffleCounts(results, maps, n, keys, reducers, false); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -132,3 +132,55 @@ func waitForObject(ctx context.Context, t *engine.Task, key string) error {
 		}
 	}
 }
+
+// CheckShuffleCounts judges the "key count sum" results of a shuffle of
+// maps map tasks of n records over keys keys (ShuffleRecord) into
+// reducers reduce partitions: results[p] is partition p's output. Every
+// key must appear exactly once, in the partition it hashes to, with the
+// count and sum of its records; within a partition keys must be in order
+// when ordered is set.
+func CheckShuffleCounts(results [][]byte, maps, n, keys, reducers int, ordered bool) error {
+	wantCount, wantSum := map[string]int{}, map[string]uint64{}
+	for p := range maps {
+		for i := range n {
+			k, v := ShuffleRecord(p, i, keys)
+			wantCount[k]++
+			wantSum[k] += v
+		}
+	}
+	if len(results) != reducers {
+		return fmt.Errorf("%d reduce results, want %d", len(results), reducers)
+	}
+	seen := map[string]int{}
+	rows := 0
+	for part, data := range results {
+		prev := ""
+		for line := range bytes.Lines(data) {
+			var k string
+			var c int
+			var s uint64
+			if _, err := fmt.Sscan(string(line), &k, &c, &s); err != nil {
+				return fmt.Errorf("reduce p%d line %q: %v", part, line, err)
+			}
+			if ordered && k <= prev {
+				return fmt.Errorf("reduce p%d: key %s after %s, want key order", part, k, prev)
+			}
+			prev = k
+			if p, dup := seen[k]; dup {
+				return fmt.Errorf("key %s in reduce partitions %d and %d", k, p, part)
+			}
+			seen[k] = part
+			if h := shuffle.Hash(reducers).Partition([]byte(k)); h != part {
+				return fmt.Errorf("key %s in partition %d, hashes to %d", k, part, h)
+			}
+			if c != wantCount[k] || s != wantSum[k] {
+				return fmt.Errorf("key %s: %d records summing to %d, want %d summing to %d", k, c, s, wantCount[k], wantSum[k])
+			}
+			rows += c
+		}
+	}
+	if len(seen) != len(wantCount) || rows != maps*n {
+		return fmt.Errorf("%d keys, %d records; want %d keys, %d records", len(seen), rows, len(wantCount), maps*n)
+	}
+	return nil
+}

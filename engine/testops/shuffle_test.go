@@ -1,8 +1,6 @@
 package testops_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -16,7 +14,6 @@ import (
 	"github.com/celebrity-zones/cz/engine/local"
 	"github.com/celebrity-zones/cz/engine/testops"
 	"github.com/celebrity-zones/cz/internal/testenv"
-	"github.com/celebrity-zones/cz/shuffle"
 	"github.com/celebrity-zones/cz/store"
 )
 
@@ -137,15 +134,7 @@ func TestGatedShuffleCount(t *testing.T) {
 	if j.State != engine.JobSucceeded {
 		t.Fatalf("job %s: %s", j.State, j.Error)
 	}
-	wantCount, wantSum := map[string]int{}, map[string]uint64{}
-	for p := range maps {
-		for i := range n {
-			k, v := testops.ShuffleRecord(p, i, keys)
-			wantCount[k]++
-			wantSum[k] += v
-		}
-	}
-	seen := map[string]int{}
+	var results [][]byte
 	for _, task := range j.Stage("count").Tasks {
 		if len(task.Outputs) != 1 || task.Outputs[0].Name != "result" {
 			t.Fatalf("count p%d outputs %v, want one \"result\"", task.Partition, task.Outputs)
@@ -154,32 +143,9 @@ func TestGatedShuffleCount(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		prev := ""
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		for sc.Scan() {
-			var k string
-			var c int
-			var s uint64
-			if _, err := fmt.Sscan(sc.Text(), &k, &c, &s); err != nil {
-				t.Fatalf("count p%d line %q: %v", task.Partition, sc.Text(), err)
-			}
-			if k <= prev {
-				t.Fatalf("count p%d: key %s after %s, want key order", task.Partition, k, prev)
-			}
-			prev = k
-			if p, dup := seen[k]; dup {
-				t.Fatalf("key %s in count partitions %d and %d", k, p, task.Partition)
-			}
-			seen[k] = task.Partition
-			if h := shuffle.Hash(reducers).Partition([]byte(k)); h != task.Partition {
-				t.Fatalf("key %s in partition %d, hashes to %d", k, task.Partition, h)
-			}
-			if c != wantCount[k] || s != wantSum[k] {
-				t.Fatalf("key %s: count %d sum %d, want %d and %d", k, c, s, wantCount[k], wantSum[k])
-			}
-		}
+		results = append(results, data)
 	}
-	if len(seen) != len(wantCount) {
-		t.Fatalf("%d keys in the results, want %d", len(seen), len(wantCount))
+	if err := testops.CheckShuffleCounts(results, maps, n, keys, reducers, true); err != nil {
+		t.Fatal(err)
 	}
 }
