@@ -171,8 +171,7 @@ func runOnSystem(t *testing.T, ctx context.Context, srv *testenv.S3Server, w s3W
 	if xs == nil {
 		xs = defaultExecutors()
 	}
-	history := filepath.Join(t.TempDir(), "commits.jsonl")
-	s := startOn(t, ctx, srv, w, xs, "CZ_COMMIT_HISTORY="+history)
+	s := startOn(t, ctx, srv, w, xs)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	if f.watch != nil {
@@ -214,9 +213,7 @@ func runOnSystem(t *testing.T, ctx context.Context, srv *testenv.S3Server, w s3W
 	}
 	checkNoSecrets(t, ctx, s, finished, []string{s.Token, srv.SecretKey})
 	checkAnnounced(t, ctx, s, finished)
-	if err := CheckCommits(ctx, w.work, finished, []string{history}); err != nil {
-		t.Errorf("commit history: %v", err)
-	}
+	s.CheckLedger(t, ctx, w.work, finished)
 	return finished, s
 }
 
@@ -346,6 +343,7 @@ func TestSlowExecutorIsRacedOnTheCluster(t *testing.T) {
 	if j.State != engine.JobSucceeded {
 		t.Fatalf("job %s: %s", j.State, j.Error)
 	}
+	s.CheckLedger(t, ctx, work, []*engine.Job{j})
 	st := j.Stage("work")
 	if n := len(st.Tasks[2].Attempts); n < 2 {
 		t.Fatalf("the straggling task had %d attempt(s): no speculative copy was launched", n)

@@ -127,6 +127,7 @@ func TestLambdaDeliveriesOnTheSystem(t *testing.T) {
 	if _, err := w.b.Internal.Stat(ctx, layout.Lock("ground-truth")); !errors.Is(err, store.ErrNotExist) {
 		t.Errorf("the ground-truth lock is still held after both batches: %v", err)
 	}
+	s.CheckLedger(t, ctx, w.work, finished)
 	problems, _ := Check(ctx, w.b, w.work, finished, ans, w.cfg, model, nil)
 	for _, p := range problems {
 		t.Error(p)

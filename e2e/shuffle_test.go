@@ -74,6 +74,7 @@ func TestKillExecutorHoldingShuffleBlocks(t *testing.T) {
 	if err != nil || j.State != engine.JobSucceeded {
 		t.Fatalf("job: %v %v", err, j)
 	}
+	s.CheckLedger(t, ctx, work, []*engine.Job{j})
 	for _, p := range held[victim] {
 		task := j.Stage("map").Tasks[p]
 		if at := task.Attempts[task.Committed-1]; at.Executor == victim {

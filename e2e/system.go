@@ -20,6 +20,7 @@ import (
 	"github.com/celebrity-zones/cz/coordinator"
 	"github.com/celebrity-zones/cz/engine"
 	"github.com/celebrity-zones/cz/internal/testenv"
+	"github.com/celebrity-zones/cz/store"
 )
 
 // System is the whole system as real processes on loopback: `cz
@@ -47,6 +48,7 @@ type System struct {
 	Mail *testenv.SMTPSink
 
 	gossips  []string
+	history  string // the executors' commit history file
 	isolated int    // the member a scenario cut off
 	killed   string // the executor a scenario killed
 }
@@ -137,6 +139,9 @@ func StartSystem(t *testing.T, ctx context.Context, o SystemOptions) *System {
 	}
 	s.env = append(os.Environ(), "CZ_CA="+filepath.Join(s.Certs, "ca.pem"), "CZ_CERT="+filepath.Join(s.Certs, "node.pem"),
 		"CZ_KEY="+filepath.Join(s.Certs, "node-key.pem"), "CZ_TOKEN="+s.Token)
+	// Every executor records its AuthorizeCommit calls for CheckCommits.
+	s.history = filepath.Join(s.Dir, "commits.jsonl")
+	s.env = append(s.env, "CZ_COMMIT_HISTORY="+s.history)
 	s.env = append(s.env, o.Env...)
 	t.Cleanup(s.stop)
 	s.Chat, s.Mail = testenv.StartWebhookSink(t), testenv.StartSMTPSink(t)
@@ -302,6 +307,21 @@ func (s *System) Wait(t *testing.T, ctx context.Context, id string) *engine.Job 
 		t.Fatalf("job %s: %v", id, err)
 	}
 	return j
+}
+
+// CheckLedger checks what every finished job left in the engine store:
+// one committed attempt per task and a commit-registry history that
+// porcupine finds linearizable (CheckCommits).
+func (s *System) CheckLedger(t *testing.T, ctx context.Context, work store.Bucket, finished []*engine.Job) {
+	t.Helper()
+	for _, j := range finished {
+		if err := j.CheckCommittedOnce(-1); j.State == engine.JobSucceeded && err != nil {
+			t.Errorf("job %s: %v", j.ID, err)
+		}
+	}
+	if err := CheckCommits(ctx, work, finished, []string{s.history}); err != nil {
+		t.Errorf("commit history: %v", err)
+	}
 }
 
 // StatusPage reads a page of the status page of the leader (or of any

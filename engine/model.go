@@ -247,8 +247,9 @@ func (s *State) ExecutorIDs() []string {
 }
 
 // CheckCommittedOnce returns an error naming every task of a finished job
-// that does not have exactly one committed attempt, the one the task
-// names, with outputs outputs (negative: any number). It is the
+// that does not have exactly one committed attempt (one more per
+// re-opening), the last the one the task names, with outputs outputs
+// (negative: any number). It is the
 // exactly-once invariant the engine keeps whatever the faults.
 func (j *Job) CheckCommittedOnce(outputs int) error {
 	var errs []error
@@ -260,8 +261,11 @@ func (j *Job) CheckCommittedOnce(outputs int) error {
 					committed++
 				}
 			}
-			if committed != 1 || t.Committed == 0 || t.Attempts[t.Committed-1].State != AttemptCommitted {
-				errs = append(errs, fmt.Errorf("%s/p%d: %d committed attempts, the task names attempt %d", st.Name, t.Partition, committed, t.Committed))
+			// A task re-opened because its committed output was lost
+			// later keeps the earlier commits in its history.
+			if committed != 1+t.Reopened || t.Committed == 0 || t.Attempts[t.Committed-1].State != AttemptCommitted {
+				errs = append(errs, fmt.Errorf("%s/p%d: %d committed attempts (re-opened %d times), the task names attempt %d",
+					st.Name, t.Partition, committed, t.Reopened, t.Committed))
 			} else if outputs >= 0 && len(t.Outputs) != outputs {
 				errs = append(errs, fmt.Errorf("%s/p%d: %d outputs, want %d", st.Name, t.Partition, len(t.Outputs), outputs))
 			}
