@@ -261,7 +261,7 @@ func (a *clientAPI) WatchJob(req *czpb.GetJobRequest, stream czpb.Client_WatchJo
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for wait := 0; ; wait++ {
-		if err := a.n.replicaFresh(); err != nil {
+		if err := a.n.ReplicaFresh(); err != nil {
 			return err
 		}
 		var sum *czpb.JobSummary

@@ -327,12 +327,12 @@ func (n *Node) leader() *leaderState {
 	return n.leading
 }
 
-// replicaFresh says whether this member's replica is recent enough to
+// ReplicaFresh says whether this member's replica is recent enough to
 // serve a watch from: it leads, or it heard from the leader within four
 // heartbeat-plus-election timeouts. A member cut off from the majority
 // answers Unavailable, so that a client moves to another member instead
 // of watching a replica that no longer changes.
-func (n *Node) replicaFresh() error {
+func (n *Node) ReplicaFresh() error {
 	if n.raft.State() == raft.Leader {
 		return nil
 	}

@@ -172,13 +172,16 @@ func runOnSystem(t *testing.T, ctx context.Context, srv *testenv.S3Server, w s3W
 		xs = defaultExecutors()
 	}
 	s := startOn(t, ctx, srv, w, xs)
+	// The watch ends with the jobs at the latest.
 	var wg sync.WaitGroup
+	wctx, stopWatch := context.WithCancel(ctx)
 	defer wg.Wait()
+	defer stopWatch()
 	if f.watch != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := f.watch(ctx, s); err != nil {
+			if err := f.watch(wctx, s); err != nil {
 				t.Errorf("%s: %v", f.name, err)
 			}
 		}()
@@ -211,6 +214,8 @@ func runOnSystem(t *testing.T, ctx context.Context, srv *testenv.S3Server, w s3W
 	if f.hit != nil && !hit {
 		t.Fatal("the fault never happened: the daily job never had a task committed while others ran")
 	}
+	stopWatch()
+	wg.Wait()
 	checkNoSecrets(t, ctx, s, finished, []string{s.Token, srv.SecretKey})
 	checkAnnounced(t, ctx, s, finished)
 	s.CheckLedger(t, ctx, w.work, finished)
@@ -264,8 +269,9 @@ func isolateLeader(ctx context.Context, s *System) error {
 }
 
 // checkPartitioned: while the old leader is still cut off, the majority
-// follows another leader and the old one no longer takes itself for the
-// leader.
+// follows another leader, the old one no longer takes itself for the
+// leader, and (once it has gone four election rounds without hearing from
+// one) its status page warns that what it shows may be stale.
 func checkPartitioned(t *testing.T, s *System, finished []*engine.Job) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -274,15 +280,22 @@ func checkPartitioned(t *testing.T, s *System, finished []*engine.Job) {
 	other := (l + 1) % len(s.Coordinators)
 	for {
 		lead, _ := s.MemberView(ctx, other)
-		self, err := s.MemberView(ctx, l)
-		if lead != "" && lead != old && self != old {
-			t.Logf("majority follows %s; the isolated %s sees leader %q (%v)", lead, old, self, err)
+		self, _ := s.MemberView(ctx, l)
+		page := ""
+		if resp, err := http.Get("http://" + s.HTTP[l] + "/"); err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			page = string(body)
+		}
+		warned := strings.Contains(page, `id="notice"`) && strings.Contains(page, "has not heard from a leader")
+		if lead != "" && lead != old && self != old && warned {
+			t.Logf("majority follows %s; the isolated %s sees leader %q and warns on its status page", lead, old, self)
 			return
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("the majority sees leader %q and the isolated old leader %s sees %q", lead, old, self)
+			t.Fatalf("the majority sees leader %q, the isolated old leader %s sees %q, its status page warns: %v", lead, old, self, warned)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 

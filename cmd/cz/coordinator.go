@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/status"
 
 	"github.com/celebrity-zones/cz/coordinator"
 	"github.com/celebrity-zones/cz/engine/web"
@@ -161,7 +162,8 @@ See docs/distributed.md.`,
 				if err != nil {
 					return fmt.Errorf("--http: %w", err)
 				}
-				hs := &http.Server{Handler: web.Handler(web.Live(n.View()), n.View().Metrics().Registry, slog.Default()), ReadHeaderTimeout: 10 * time.Second}
+				src := memberSource{web.Live(n.View()), n}
+				hs := &http.Server{Handler: web.Handler(src, n.View().Metrics().Registry, slog.Default()), ReadHeaderTimeout: 10 * time.Second}
 				go hs.Serve(hl)
 				defer hs.Close()
 				slog.Info("status page", "url", "http://"+hl.Addr().String()+"/")
@@ -217,4 +219,18 @@ See docs/distributed.md.`,
 	certs.Flags().StringVar(&dir, "dir", "certs", "output directory")
 	certs.Flags().StringVar(&hosts, "hosts", "127.0.0.1,localhost", "names and IPs the member certificate is valid for")
 	root.AddCommand(certs)
+}
+
+// memberSource is a coordinator's status page: its replica, with a notice
+// on every page while the member has lost its leader.
+type memberSource struct {
+	web.Source
+	n *coordinator.Node
+}
+
+func (m memberSource) Notice() string {
+	if err := m.n.ReplicaFresh(); err != nil {
+		return "Stale: " + status.Convert(err).Message() + "."
+	}
+	return ""
 }

@@ -107,7 +107,12 @@ func Handler(src Source, reg *prometheus.Registry, logger *slog.Logger, pages ..
 	if logger == nil {
 		logger = slog.Default()
 	}
-	fm := template.FuncMap{"nav": func() []Page { return pages }}
+	fm := template.FuncMap{"nav": func() []Page { return pages }, "notice": func() string {
+		if n, ok := src.(Noticer); ok {
+			return n.Notice()
+		}
+		return ""
+	}}
 	maps.Copy(fm, funcs)
 	s := &server{src: src, log: logger, tmpl: template.Must(template.New("").Funcs(fm).ParseFS(templateFS, "templates/*.html"))}
 	mux := http.NewServeMux()
@@ -137,6 +142,13 @@ func Handler(src Source, reg *prometheus.Registry, logger *slog.Logger, pages ..
 		})
 	}
 	return mux
+}
+
+// Noticer is a Source with something every page must say at its top
+// when Notice is not empty: that a coordinator has lost its leader and
+// shows a replica that may be stale, say.
+type Noticer interface {
+	Notice() string
 }
 
 // Page is a page that code above the engine (the runners) adds to the
