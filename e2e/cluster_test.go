@@ -67,6 +67,11 @@ func TestSystemUnderFaults(t *testing.T) {
 			}
 		}},
 		{name: "partition the leader from the majority", hit: isolateLeader, check: checkPartitioned},
+		{name: "drain an executor (SIGTERM) mid-task", long: true, hit: drainBusyExecutor, check: func(t *testing.T, s *System, finished []*engine.Job) {
+			if anyAttempt(finished, func(a *engine.Attempt) bool { return a.Executor == s.killed && a.State == engine.AttemptLost }) {
+				t.Errorf("an attempt of the drained %s was lost: a drain finishes or hands back its work", s.killed)
+			}
+		}},
 		{name: "executor dies after uploading, before its commit is acknowledged",
 			executors: []ExecutorOptions{{ID: "x1"}, {ID: "x2"}, {ID: "x3", CPUs: 4, Env: []string{"CZ_FAULTS=hold-commit"}}},
 			watch: func(ctx context.Context, s *System) error {
@@ -225,9 +230,35 @@ func runOnSystem(t *testing.T, ctx context.Context, srv *testenv.S3Server, w s3W
 // killBusyExecutor SIGKILLs an executor that runs an attempt of the
 // running job.
 func killBusyExecutor(ctx context.Context, s *System) error {
-	sums, err := s.Client.Jobs(ctx)
+	x, err := busyExecutor(ctx, s)
 	if err != nil {
 		return err
+	}
+	s.killed = x.Name
+	x.Kill()
+	return nil
+}
+
+// drainBusyExecutor sends SIGTERM to an executor that runs an attempt of
+// the running job and waits for it to drain and exit.
+func drainBusyExecutor(ctx context.Context, s *System) error {
+	x, err := busyExecutor(ctx, s)
+	if err != nil {
+		return err
+	}
+	s.killed = x.Name
+	x.Terminate()
+	if code := x.ExitCode(); code != 0 {
+		return fmt.Errorf("%s exited with %d after its drain, want 0", x.Name, code)
+	}
+	return nil
+}
+
+// busyExecutor finds an executor that runs an attempt of the running job.
+func busyExecutor(ctx context.Context, s *System) (*Process, error) {
+	sums, err := s.Client.Jobs(ctx)
+	if err != nil {
+		return nil, err
 	}
 	for _, sum := range sums {
 		if sum.State != engine.JobRunning.String() {
@@ -235,7 +266,7 @@ func killBusyExecutor(ctx context.Context, s *System) error {
 		}
 		j, err := s.Client.Job(ctx, sum.Id)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, st := range j.Stages {
 			for _, task := range st.Tasks {
@@ -243,9 +274,7 @@ func killBusyExecutor(ctx context.Context, s *System) error {
 					if a.State == engine.AttemptRunning || a.State == engine.AttemptAssigned {
 						for _, x := range s.Executors {
 							if x.Name == a.Executor {
-								s.killed = x.Name
-								x.Kill()
-								return nil
+								return x, nil
 							}
 						}
 					}
@@ -253,7 +282,7 @@ func killBusyExecutor(ctx context.Context, s *System) error {
 			}
 		}
 	}
-	return fmt.Errorf("no executor runs an attempt")
+	return nil, fmt.Errorf("no executor runs an attempt")
 }
 
 // isolateLeader cuts the leader's Raft links to both other members, both

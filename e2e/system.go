@@ -421,6 +421,17 @@ func (p *Process) signal(sig syscall.Signal) {
 	<-done
 }
 
+// ExitCode is the exit status of the process's last run (-1 while it
+// runs or when a signal ended it).
+func (p *Process) ExitCode() int {
+	if !p.Exited() {
+		return -1
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cmd.ProcessState.ExitCode()
+}
+
 // Exited reports whether the process has ended.
 func (p *Process) Exited() bool {
 	p.mu.Lock()
