@@ -360,8 +360,9 @@ func checkTemplate(t *testing.T, file, dir string, call *hclsyntax.FunctionCallE
 	}
 }
 
-// apiActions maps the AWS API operations package store and package
-// scaling call to the IAM actions that allow them. A new operation in the
+// apiActions maps the AWS API operations package store, package scaling
+// and the Lambda's cold start (trigger/secret.go) call to the IAM actions
+// that allow them. A new operation in the
 // code fails TestPoliciesGrantWhatTheCodeCalls until it is listed here
 // (and granted where needed).
 var apiActions = map[string][]string{
@@ -377,11 +378,15 @@ var apiActions = map[string][]string{
 	"CreateBucket":              nil,                                         // tests and set-up only (Client())
 	"SetDesiredCapacity":        {"autoscaling:SetDesiredCapacity"},
 	"DescribeAutoScalingGroups": {"autoscaling:DescribeAutoScalingGroups"},
+	"GetSecretValue":            {"secretsmanager:GetSecretValue"},
 }
 
+// sdkServices are the SDK packages whose clients codeOperations follows.
+var sdkServices = map[string]bool{"s3": true, "autoscaling": true, "secretsmanager": true}
+
 // codeOperations lists the AWS operations a Go file calls on its SDK
-// clients: x.client.Op(...), x.api.Op(...), x.uploader.Upload(...) and
-// s3.NewOpPaginator(...).
+// clients: x.client.Op(...), x.api.Op(...), x.uploader.Upload(...),
+// s3.NewOpPaginator(...) and secretsmanager.NewFromConfig(cfg).Op(...).
 func codeOperations(t *testing.T, file string) map[string]bool {
 	t.Helper()
 	f, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
@@ -404,8 +409,14 @@ func codeOperations(t *testing.T, file string) map[string]bool {
 				ops[sel.Sel.Name] = true
 			}
 		case *ast.Ident:
-			if name, ok := strings.CutPrefix(sel.Sel.Name, "New"); ok && strings.HasSuffix(name, "Paginator") && (x.Name == "s3" || x.Name == "autoscaling") {
+			if name, ok := strings.CutPrefix(sel.Sel.Name, "New"); ok && strings.HasSuffix(name, "Paginator") && sdkServices[x.Name] {
 				ops[strings.TrimSuffix(name, "Paginator")] = true
+			}
+		case *ast.CallExpr:
+			if ctor, ok := x.Fun.(*ast.SelectorExpr); ok && ctor.Sel.Name == "NewFromConfig" {
+				if pkg, ok := ctor.X.(*ast.Ident); ok && sdkServices[pkg.Name] {
+					ops[sel.Sel.Name] = true
+				}
 			}
 		}
 		return true
@@ -460,7 +471,7 @@ func resourceClass(arn string) string {
 		return "content"
 	case strings.Contains(arn, ":ASG-"):
 		return "asg"
-	case strings.Contains(arn, ":SECRET"):
+	case arn == "arn:aws:secretsmanager:SECRET": // exactly the secret, no pattern
 		return "secret"
 	case strings.Contains(arn, ":log-group:"):
 		name, _, _ := strings.Cut(arn[strings.Index(arn, ":log-group:")+len(":log-group:"):], ":")
@@ -571,8 +582,8 @@ var (
 // internal bucket, the quality page, package scaling), the executors (the
 // runners) and the external team's uploads and reads.
 var wantGrants = map[string]map[string][]string{
-	"lambda_schedule": {"logs/lambda_schedule": lambdaLogs, "*": lambdaVPC},
-	"lambda_upload": {"logs/lambda_upload": lambdaLogs, "*": lambdaVPC,
+	"lambda_schedule": {"logs/lambda_schedule": lambdaLogs, "*": lambdaVPC, "secret": secretRead},
+	"lambda_upload": {"logs/lambda_upload": lambdaLogs, "*": lambdaVPC, "secret": secretRead,
 		"external": {"s3:GetObject", "s3:ListBucket", "s3:PutObject"}},
 	"coordinator": {"logs/coordinator": agentLogs, "secret": secretRead, "internal": storeAll,
 		"external": {"s3:GetObject", "s3:ListBucket"},
@@ -583,13 +594,14 @@ var wantGrants = map[string]map[string][]string{
 	"external_team": {"external": {"s3:AbortMultipartUpload", "s3:GetObject", "s3:ListBucket", "s3:ListBucketMultipartUploads", "s3:PutObject"}},
 }
 
-// TestPoliciesGrantWhatTheCodeCalls derives the S3 and Auto Scaling
-// actions from the calls in store/s3.go and scaling/aws.go, and checks
-// each role's policy grants exactly its row of wantGrants, only actions
-// the code calls, and no wildcard action on the internal bucket.
+// TestPoliciesGrantWhatTheCodeCalls derives the S3, Auto Scaling and
+// Secrets Manager actions from the calls in store/s3.go, scaling/aws.go
+// and trigger/secret.go, and checks each role's policy grants exactly its
+// row of wantGrants (the secret by its exact ARN), only actions the code
+// calls, and no wildcard action on the internal bucket.
 func TestPoliciesGrantWhatTheCodeCalls(t *testing.T) {
 	called := map[string]bool{}
-	for _, file := range []string{"../store/s3.go", "../scaling/aws.go"} {
+	for _, file := range []string{"../store/s3.go", "../scaling/aws.go", "../trigger/secret.go"} {
 		ops := codeOperations(t, file)
 		if len(ops) == 0 {
 			t.Fatalf("%s: no AWS calls found; has the code moved?", file)
@@ -604,9 +616,9 @@ func TestPoliciesGrantWhatTheCodeCalls(t *testing.T) {
 			}
 		}
 	}
-	for _, a := range append(slices.Clone(storeAll), "autoscaling:SetDesiredCapacity", "autoscaling:DescribeAutoScalingGroups") {
+	for _, a := range append(slices.Clone(storeAll), "autoscaling:SetDesiredCapacity", "autoscaling:DescribeAutoScalingGroups", "secretsmanager:GetSecretValue") {
 		if !called[a] {
-			t.Errorf("the policies grant %s but neither store nor scaling calls it", a)
+			t.Errorf("the policies grant %s but neither store, scaling nor trigger calls it", a)
 		}
 	}
 
@@ -632,7 +644,7 @@ func TestPoliciesGrantWhatTheCodeCalls(t *testing.T) {
 			}
 			for _, a := range got {
 				service, _, _ := strings.Cut(a, ":")
-				if (service == "s3" || service == "autoscaling") && !called[a] {
+				if sdkServices[service] && !called[a] {
 					t.Errorf("%s: grants %s, which the code never calls", role, a)
 				}
 				if strings.Contains(a, "*") {
@@ -656,4 +668,75 @@ func TestPoliciesGrantWhatTheCodeCalls(t *testing.T) {
 	if len(roles) > 0 {
 		t.Errorf("policy documents without an expected row: %v", roles)
 	}
+}
+
+// TestLambdasReadTheClusterSecret checks the functions take the token and
+// CA from the cluster secret, not from their environment: CZ_SECRET_ARN is
+// the triggers module's cluster_secret_arn, no CZ_TOKEN, CZ_CA_PEM,
+// CZ_CA_FILE or CZ_INSECURE is set, and the example environment hands the
+// triggers the same secret whose reading it grants the Lambda roles.
+func TestLambdasReadTheClusterSecret(t *testing.T) {
+	m := load(t, "modules/triggers")
+	var env *hclsyntax.ObjectConsExpr
+	for _, body := range m.bodies {
+		for _, b := range body.Blocks {
+			if b.Type != "resource" || b.Labels[0] != "aws_lambda_function" {
+				continue
+			}
+			for _, e := range b.Body.Blocks {
+				if e.Type == "environment" {
+					env, _ = e.Body.Attributes["variables"].Expr.(*hclsyntax.ObjectConsExpr)
+				}
+			}
+		}
+	}
+	if env == nil {
+		t.Fatal("modules/triggers: no aws_lambda_function with environment { variables = { ... } }")
+	}
+	vars := map[string]hclsyntax.Expression{}
+	for _, item := range env.Items {
+		k, diags := item.KeyExpr.Value(nil)
+		if diags.HasErrors() {
+			t.Fatalf("environment key: %v", diags)
+		}
+		vars[k.AsString()] = item.ValueExpr
+	}
+	if got := traversal(vars["CZ_SECRET_ARN"]); got != "var.cluster_secret_arn" {
+		t.Errorf("the functions' CZ_SECRET_ARN is %q, want var.cluster_secret_arn", got)
+	}
+	for _, k := range []string{"CZ_TOKEN", "CZ_CA_PEM", "CZ_CA_FILE", "CZ_INSECURE"} {
+		if vars[k] != nil {
+			t.Errorf("the functions' environment sets %s; the token and CA come from the cluster secret", k)
+		}
+	}
+
+	// The example environment: triggers and iam get the same secret.
+	e := load(t, "envs/example")
+	args := map[string]string{}
+	for _, body := range e.bodies {
+		for _, b := range body.Blocks {
+			if b.Type == "module" && (b.Labels[0] == "triggers" || b.Labels[0] == "iam") {
+				if a := b.Body.Attributes["cluster_secret_arn"]; a != nil {
+					args[b.Labels[0]] = traversal(a.Expr)
+				}
+			}
+		}
+	}
+	if args["triggers"] == "" || args["triggers"] != args["iam"] {
+		t.Errorf("envs/example passes cluster_secret_arn %q to triggers and %q to iam, want the same secret", args["triggers"], args["iam"])
+	}
+}
+
+// traversal renders a plain reference such as var.x, or "" for anything
+// else.
+func traversal(e hclsyntax.Expression) string {
+	st, ok := e.(*hclsyntax.ScopeTraversalExpr)
+	if !ok {
+		return ""
+	}
+	parts := []string{st.Traversal.RootName()}
+	for _, s := range st.Traversal[1:] {
+		parts = append(parts, attrName(s))
+	}
+	return strings.Join(parts, ".")
 }

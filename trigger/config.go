@@ -44,6 +44,10 @@ type Config struct {
 	// local tests only.
 	CAPEM    []byte
 	Insecure bool
+	// SecretARN is the cluster secret in Secrets Manager
+	// (CZ_SECRET_ARN), whose token and ca_pem Load reads into Token and
+	// CAPEM; it excludes CZ_TOKEN, CZ_CA_PEM and CZ_CA_FILE.
+	SecretARN string
 	// StatusURL is the status page, for links in alerts (CZ_STATUS_URL).
 	StatusURL string
 	// Notify is where alerts about rejected uploads go: CZ_GCHAT_WEBHOOK,
@@ -53,7 +57,8 @@ type Config struct {
 }
 
 // FromEnv reads a Config through getenv (os.Getenv in the bootstrap).
-// readFile reads CZ_CA_FILE (os.ReadFile).
+// readFile reads CZ_CA_FILE (os.ReadFile). With CZ_SECRET_ARN set it
+// leaves Token and CAPEM empty: Load reads them from the secret.
 func FromEnv(getenv func(string) string, readFile func(string) ([]byte, error)) (Config, error) {
 	var c Config
 	switch k := Kind(getenv("CZ_TRIGGER")); k {
@@ -91,6 +96,17 @@ func FromEnv(getenv func(string) string, readFile func(string) ([]byte, error)) 
 		return c, fmt.Errorf("CZ_COORDINATORS: no coordinator address (expected host:port[,host:port...])")
 	}
 	c.Token = getenv("CZ_TOKEN")
+	if c.SecretARN = getenv("CZ_SECRET_ARN"); c.SecretARN != "" {
+		var both []string
+		for _, k := range []string{"CZ_TOKEN", "CZ_CA_PEM", "CZ_CA_FILE"} {
+			if getenv(k) != "" {
+				both = append(both, k)
+			}
+		}
+		if len(both) > 0 {
+			return c, fmt.Errorf("CZ_SECRET_ARN and %s are both set: the token and CA come from the secret; unset %s", strings.Join(both, ", "), strings.Join(both, ", "))
+		}
+	}
 	if s := getenv("CZ_INSECURE"); s != "" {
 		b, err := strconv.ParseBool(s)
 		if err != nil {
@@ -106,8 +122,8 @@ func FromEnv(getenv func(string) string, readFile func(string) ([]byte, error)) 
 		}
 		c.CAPEM = data
 	}
-	if !c.Insecure && len(c.CAPEM) == 0 {
-		return c, fmt.Errorf("no cluster CA: set CZ_CA_PEM or CZ_CA_FILE (or CZ_INSECURE=true for a local test cluster)")
+	if !c.Insecure && len(c.CAPEM) == 0 && c.SecretARN == "" {
+		return c, fmt.Errorf("no cluster CA: set CZ_SECRET_ARN, CZ_CA_PEM or CZ_CA_FILE (or CZ_INSECURE=true for a local test cluster)")
 	}
 	c.StatusURL = strings.TrimSuffix(getenv("CZ_STATUS_URL"), "/")
 	c.Notify = notify.Config{

@@ -13,5 +13,8 @@
 // production that is the cluster's client, coordinator.Client (gRPC, with
 // TLS and a bearer token; DialCoordinators); tests also use
 // EngineSubmitter over an engine running in the test's process. cmd/czlambda is the bootstrap binary for
-// the provided.al2023 runtime; docs/aws.md says how it is deployed.
+// the provided.al2023 runtime; docs/aws.md says how it is deployed. Its
+// configuration is the environment (FromEnv) plus, with CZ_SECRET_ARN, the
+// token and CA of the cluster's Secrets Manager secret, read once at cold
+// start (Load).
 package trigger

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,7 +32,8 @@ const al2023GLIBC = 34
 // which speaks the real Runtime API to it. Events go in over HTTP as
 // Lambda would deliver them; the function submits to a running group of
 // three coordinators over TLS with a bearer token, all configured by the
-// environment.
+// environment; a second function reads the token and CA from a stand-in
+// Secrets Manager instead (CZ_SECRET_ARN).
 func TestBootstrapUnderRIE(t *testing.T) {
 	rie := testenv.Path(t, "bin/aws-lambda-rie")
 	dir := t.TempDir()
@@ -51,56 +53,13 @@ func TestBootstrapUnderRIE(t *testing.T) {
 	}
 	defer client.Close()
 	ctx := context.Background()
-	port, apiPort := testenv.FreePort(t), testenv.FreePort(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr,
-		"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", apiPort), bootstrap)
 	buckets := layout.Local(dir)
-	cmd.Env = append(os.Environ(),
+	env := []string{
 		"CZ_TRIGGER=schedule", "CZ_TIMEZONE=Asia/Kolkata",
-		"CZ_EXTERNAL_URL="+buckets.External, "CZ_INTERNAL_URL="+buckets.Internal, "CZ_CONTENT_URL="+buckets.Content,
-		"CZ_JOB_CONFIG="+`{"partitions": 3}`,
-		"CZ_COORDINATORS="+strings.Join(coord.APIAddrs, ","), "CZ_TOKEN=rie-token", "CZ_CA_FILE="+filepath.Join(coord.certs, "ca.pem"))
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		"CZ_EXTERNAL_URL=" + buckets.External, "CZ_INTERNAL_URL=" + buckets.Internal, "CZ_CONTENT_URL=" + buckets.Content,
+		"CZ_JOB_CONFIG=" + `{"partitions": 3}`, "CZ_COORDINATORS=" + strings.Join(coord.APIAddrs, ","),
 	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("emulator and function output:\n%s", logs.String())
-		}
-	})
-	waitListening(t, addr)
-
-	// The emulator answers 200 even when the function fails: the body
-	// tells. One invocation at a time (it cannot take two).
-	call := func(payload []byte) map[string]any {
-		t.Helper()
-		resp, err := http.Post("http://"+addr+"/2015-03-31/functions/function/invocations", "application/json", bytes.NewReader(payload))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("emulator answered %s: %s", resp.Status, body)
-		}
-		var out any
-		if err := json.Unmarshal(body, &out); err != nil {
-			t.Fatalf("body %s: %v", body, err)
-		}
-		if m, ok := out.(map[string]any); ok {
-			return m
-		}
-		rs := out.([]any)
-		if len(rs) != 1 {
-			t.Fatalf("body %s, want one result", body)
-		}
-		return rs[0].(map[string]any)
-	}
+	call, _ := startFunction(t, rie, bootstrap, append(env, "CZ_TOKEN=rie-token", "CZ_CA_FILE="+filepath.Join(coord.certs, "ca.pem")))
 
 	sched := fixture(t, "eventbridge-scheduled.json")
 	r := call(sched)
@@ -126,6 +85,31 @@ func TestBootstrapUnderRIE(t *testing.T) {
 	if r := call(fixture(t, "s3-zone-list-put.json")); !strings.Contains(fmt.Sprint(r["errorMessage"]), "schedule function") {
 		t.Errorf("upload sent to the schedule function: %v, want an errorMessage", r)
 	}
+
+	// A second function takes its token and CA from the cluster secret
+	// (a stand-in Secrets Manager through the SDK's standard endpoint
+	// variable), reads it once for the container, reaches the same
+	// cluster (the same delivery finds the first job) and logs neither.
+	secret, _ := json.Marshal(map[string]string{"ca_pem": string(coord.caPEM(t)), "cert_pem": "unused", "key_pem": "unused", "token": "rie-token"})
+	arn := "arn:aws:secretsmanager:eu-west-1:123456789012:secret:cz-rie"
+	sm := startSecretsManager(t, map[string]string{arn: string(secret)})
+	env = append(append(env, sdkEnv(sm.URL, dir)...), "CZ_SECRET_ARN="+arn)
+	callSecret, logs := startFunction(t, rie, bootstrap, env)
+	for range 2 {
+		if r2 := callSecret(sched); r2["job"] != r["job"] {
+			t.Errorf("function configured by the secret: %v; want job %v", r2, r["job"])
+		}
+	}
+	if got := sm.asked(); len(got) != 1 || got[0] != arn {
+		t.Errorf("Secrets Manager was asked for %v; want %s once per container", got, arn)
+	}
+	caBody := strings.Split(string(coord.caPEM(t)), "\n")[1]
+	for _, v := range []string{"rie-token", caBody} {
+		if strings.Contains(logs.String(), v) {
+			t.Errorf("the function's output carries a secret value (%q)", v)
+		}
+	}
+
 	eventually(t, "two jobs", func() bool {
 		js, err := client.Jobs(ctx)
 		return err == nil && len(js) == 2
@@ -134,6 +118,77 @@ func TestBootstrapUnderRIE(t *testing.T) {
 	if js, err := client.Jobs(ctx); err != nil || len(js) != 2 {
 		t.Errorf("the coordinators hold %d jobs (%v), want 2", len(js), err)
 	}
+}
+
+// startFunction runs bootstrap under the emulator with env added to this
+// process's environment and returns a function that invokes it, one call
+// at a time, and the emulator's and function's output.
+func startFunction(t *testing.T, rie, bootstrap string, env []string) (call func(payload []byte) map[string]any, logs *syncBuffer) {
+	t.Helper()
+	port, apiPort := testenv.FreePort(t), testenv.FreePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr,
+		"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", apiPort), bootstrap)
+	cmd.Env = append(os.Environ(), env...)
+	logs = &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("emulator and function output:\n%s", logs.String())
+		}
+	})
+	waitListening(t, addr)
+
+	// The emulator answers 200 even when the function fails: the body
+	// tells. One invocation at a time (it cannot take two).
+	call = func(payload []byte) map[string]any {
+		t.Helper()
+		resp, err := http.Post("http://"+addr+"/2015-03-31/functions/function/invocations", "application/json", bytes.NewReader(payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("emulator answered %s: %s", resp.Status, body)
+		}
+		var out any
+		if err := json.Unmarshal(body, &out); err != nil {
+			t.Fatalf("body %s: %v", body, err)
+		}
+		if m, ok := out.(map[string]any); ok {
+			return m
+		}
+		rs := out.([]any)
+		if len(rs) != 1 {
+			t.Fatalf("body %s, want one result", body)
+		}
+		return rs[0].(map[string]any)
+	}
+	return call, logs
+}
+
+// syncBuffer is a bytes.Buffer the test may read while a process writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // checkGLIBC fails when the binary needs a C library newer than the

@@ -82,8 +82,7 @@ module "triggers" {
   }
   job_config            = var.job_config
   coordinator_api_addrs = module.cluster.coordinator_api_addrs
-  coordinator_ca_pem    = var.coordinator_ca_pem
-  coordinator_token     = var.coordinator_token
+  cluster_secret_arn    = var.cluster_secret_arn
   status_url            = module.cluster.status_urls[0]
   notify                = var.notify
   subnet_ids            = var.subnet_ids

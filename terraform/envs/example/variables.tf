@@ -60,17 +60,6 @@ variable "cluster_secret_arn" {
   type        = string
 }
 
-variable "coordinator_ca_pem" {
-  description = "The cluster CA certificate (ca.pem), for the Lambdas."
-  type        = string
-}
-
-variable "coordinator_token" {
-  description = "The coordinators' client bearer token, for the Lambdas."
-  type        = string
-  sensitive   = true
-}
-
 variable "lambda_zip" {
   description = "Function package built by make lambda-zip."
   type        = string

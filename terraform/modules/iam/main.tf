@@ -1,8 +1,9 @@
 # One role per party, each granted exactly the calls its code makes:
 #
-#   lambda_schedule  submits the Daily Runner: no bucket access at all
-#   lambda_upload    reads a batch's zone list and images, writes the
-#                    validation report next to a rejected upload
+#   lambda_schedule  submits the Daily Runner: no bucket access at all;
+#                    reads the cluster secret (token and CA) at cold start
+#   lambda_upload    the same, and reads a batch's zone list and images,
+#                    writes the validation report next to a rejected upload
 #   coordinator      engine state and job logs in the internal bucket,
 #                    validated data for the quality page, and the executor
 #                    groups' desired capacity (package scaling)
@@ -69,6 +70,12 @@ locals {
 
 data "aws_iam_policy_document" "lambda_schedule" {
   statement {
+    sid       = "ClusterSecret"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [var.cluster_secret_arn]
+  }
+
+  statement {
     sid       = "Logs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["${var.log_group_arns[local.lambda_s]}:*"]
@@ -82,6 +89,12 @@ data "aws_iam_policy_document" "lambda_schedule" {
 }
 
 data "aws_iam_policy_document" "lambda_upload" {
+  statement {
+    sid       = "ClusterSecret"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [var.cluster_secret_arn]
+  }
+
   statement {
     sid       = "Logs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]

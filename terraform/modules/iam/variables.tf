@@ -29,7 +29,7 @@ variable "log_group_arns" {
 }
 
 variable "cluster_secret_arn" {
-  description = "Secrets Manager secret with the cluster's TLS material and client token, read by coordinators and executors at boot."
+  description = "Secrets Manager secret with the cluster's TLS material and client token, read by coordinators and executors at boot and by the Lambdas at cold start."
   type        = string
 }
 

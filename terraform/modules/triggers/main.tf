@@ -1,7 +1,9 @@
 # Two functions from one bootstrap (cmd/czlambda), each with its own role:
 # "schedule" (EventBridge cron -> Daily Runner for yesterday) and "upload"
 # (S3 ObjectCreated on zone-list/*.csv -> validate -> Batch Runner). Both
-# run in the VPC to reach the coordinators and log to CloudWatch.
+# run in the VPC to reach the coordinators and log to CloudWatch. They read
+# the coordinators' token and CA from the cluster secret at cold start
+# (CZ_SECRET_ARN), so neither sits in their environment or this state.
 
 data "aws_region" "current" {}
 
@@ -40,7 +42,7 @@ resource "aws_vpc_security_group_egress_rule" "api" {
 
 resource "aws_vpc_security_group_egress_rule" "https" {
   security_group_id = aws_security_group.lambda.id
-  description       = "HTTPS to S3 and the alert webhook"
+  description       = "HTTPS to S3, Secrets Manager and the alert webhook"
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443
@@ -80,8 +82,7 @@ resource "aws_lambda_function" "this" {
       CZ_JOB_CONFIG    = var.job_config
       CZ_TIMEZONE      = var.time_zone
       CZ_COORDINATORS  = var.coordinator_api_addrs
-      CZ_CA_PEM        = var.coordinator_ca_pem
-      CZ_TOKEN         = var.coordinator_token
+      CZ_SECRET_ARN    = var.cluster_secret_arn
       CZ_STATUS_URL    = var.status_url
       CZ_GCHAT_WEBHOOK = var.notify.gchat_webhook
       CZ_SMTP_ADDR     = var.notify.smtp_addr

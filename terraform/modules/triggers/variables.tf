@@ -55,15 +55,9 @@ variable "coordinator_api_addrs" {
   type        = string
 }
 
-variable "coordinator_ca_pem" {
-  description = "The cluster CA certificate that signs the coordinators' certificates."
+variable "cluster_secret_arn" {
+  description = "Secrets Manager secret (JSON with ca_pem and token, the cluster's) from which the functions read the coordinators' CA and client token at cold start."
   type        = string
-}
-
-variable "coordinator_token" {
-  description = "Bearer token of the coordinators' client API."
-  type        = string
-  sensitive   = true
 }
 
 variable "status_url" {
