@@ -38,7 +38,13 @@ func TestBadInputIsReportedAndTheRestGoesOn(t *testing.T) {
 	srv, w, ans := s3Sample(t, ctx, "bad-", sample.Options{Seed: 41, Days: 1, VideosPerDay: 8})
 	b, cfg := w.b, w.cfg
 	s := startOn(t, ctx, srv, w, []ExecutorOptions{{ID: "x1"}, {ID: "x2"}})
-	run := func(spec engine.JobSpec) *engine.Job { return s.Run(t, ctx, spec, "") }
+	var finished []*engine.Job
+	run := func(spec engine.JobSpec) *engine.Job {
+		j := s.Run(t, ctx, spec, "")
+		finished = append(finished, j)
+		return j
+	}
+	defer func() { s.CheckLedger(t, ctx, w.work, finished) }()
 	batch, _ := contracts.ParseBatchID(ans.Batches[0].Batch)
 	if j := run(jobs.BatchSpec(batch, cfg)); j.State != engine.JobSucceeded {
 		t.Fatalf("batch: %s %s", j.State, j.Error)
