@@ -111,7 +111,11 @@ func czBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "cz")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/celebrity-zones/cz/cmd/cz").CombinedOutput()
+		args := []string{"build", "-o", binPath}
+		if os.Getenv("CZ_E2E_RACE") != "" {
+			args = append(args, "-race") // the processes report data races on stderr
+		}
+		out, err := exec.Command("go", append(args, "github.com/celebrity-zones/cz/cmd/cz")...).CombinedOutput()
 		if err != nil {
 			binErr = fmt.Errorf("go build ./cmd/cz: %v\n%s", err, out)
 		}
@@ -368,6 +372,9 @@ func (s *System) stop() {
 	all := append(append([]*Process(nil), s.Executors...), s.Coordinators...)
 	for _, p := range all {
 		p.Kill()
+		if strings.Contains(p.Output(), "WARNING: DATA RACE") {
+			s.t.Errorf("%s reported a data race (CZ_E2E_RACE build)", p.Name)
+		}
 	}
 	if s.t.Failed() {
 		for _, p := range all {
