@@ -36,7 +36,7 @@ type fault struct {
 	setup func(t *testing.T) []ExecutorOptions
 	// watch runs beside the jobs from the start.
 	watch func(ctx context.Context, s *System) error
-	// hit runs once the daily job has committed its first task.
+	// hit runs once the daily job has committed a task while others run.
 	hit func(ctx context.Context, s *System) error
 	// check judges what the fault did, after the ledger check.
 	check func(t *testing.T, s *System, finished []*engine.Job)
