@@ -373,12 +373,7 @@ func anyAttempt(finished []*engine.Job, is func(*engine.Attempt) bool) bool {
 func TestSlowExecutorIsRacedOnTheCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	work, err := store.OpenDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := StartSystem(t, ctx, SystemOptions{Store: dir, Executors: []ExecutorOptions{{ID: "x1"}, {ID: "x2"}}})
+	work, s := StartOnDir(t, ctx, ExecutorOptions{ID: "x1"}, ExecutorOptions{ID: "x2"})
 	spec := engine.JobSpec{Version: engine.SpecVersion, Name: "straggler", Speculation: true, Stages: []engine.StageSpec{
 		{Name: "work", Operator: "test.sleep", Partitions: 4, Params: map[string]string{"sleep": "100ms", "straggler": "2", "straggle": "20s"}}}}
 	j := s.Run(t, ctx, spec, "straggler")

@@ -79,21 +79,18 @@ func TestSlowFirstAttemptCommitsOnceOnTheSystem(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	b, err := store.OpenDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := StartSystem(t, ctx, SystemOptions{Store: dir, Executors: []ExecutorOptions{{ID: "x1", CPUs: 8}, {ID: "x2", CPUs: 8}}})
+	b, s := StartOnDir(t, ctx, ExecutorOptions{ID: "x1", CPUs: 8}, ExecutorOptions{ID: "x2", CPUs: 8})
 	const wave = 10
 	speculated := 0
 	var finished []*engine.Job
 	for first := 0; first < trials; first += wave {
 		ids := make([]string, wave)
 		for i := range wave {
-			if ids[i], err = s.Client.Submit(ctx, commitTrial(first+i, true), ""); err != nil {
+			id, err := s.Client.Submit(ctx, commitTrial(first+i, true), "")
+			if err != nil {
 				t.Fatal(err)
 			}
+			ids[i] = id
 		}
 		for i, id := range ids {
 			j := s.Wait(t, ctx, id)

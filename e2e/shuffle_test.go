@@ -20,13 +20,7 @@ import (
 func TestKillExecutorHoldingShuffleBlocks(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	work, err := store.OpenDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := StartSystem(t, ctx, SystemOptions{Store: dir, Executors: []ExecutorOptions{
-		{ID: "x1", Blocks: true}, {ID: "x2", Blocks: true}, {ID: "x3", Blocks: true}}})
+	work, s := StartOnDir(t, ctx, ExecutorOptions{ID: "x1", Blocks: true}, ExecutorOptions{ID: "x2", Blocks: true}, ExecutorOptions{ID: "x3", Blocks: true})
 	const maps, reducers, n, keys = 6, 3, 2000, 700
 	gate := "gates/" + t.Name()
 	spec := engine.JobSpec{Version: engine.SpecVersion, Name: "shuffle-kill", Stages: []engine.StageSpec{

@@ -194,6 +194,18 @@ func StartSystem(t *testing.T, ctx context.Context, o SystemOptions) *System {
 	return s
 }
 
+// StartOnDir starts the system over an engine store in a temporary
+// directory and returns that store too.
+func StartOnDir(t *testing.T, ctx context.Context, xs ...ExecutorOptions) (store.Bucket, *System) {
+	t.Helper()
+	dir := t.TempDir()
+	work, err := store.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return work, StartSystem(t, ctx, SystemOptions{Store: dir, Executors: xs})
+}
+
 // AddExecutor starts one more executor process.
 func (s *System) AddExecutor(o ExecutorOptions) *Process {
 	if o.CPUs == 0 {
