@@ -101,9 +101,13 @@ func TestBadInputIsReportedAndTheRestGoesOn(t *testing.T) {
 		t.Errorf("%d videos attempted, want every candidate (%d)", sum.Videos, len(cands))
 	}
 	page := s.StatusPage(t, "/jobs/"+j.ID)
-	for _, want := range []string{"Input problems", "part-00001.parquet", "views", empty.ContentUUID, "empty file", junk.ContentUUID, "not a readable video"} {
-		if !strings.Contains(page, want) {
-			t.Errorf("the status page of the day does not show %q", want)
+	cli := s.CLI(t, "status", j.ID)
+	for _, want := range []string{"part-00001.parquet", "views", empty.ContentUUID, "empty file", junk.ContentUUID, "not a readable video"} {
+		if !strings.Contains(page, "Input problems") || !strings.Contains(page, want) {
+			t.Errorf("the status page of the day does not show %q under Input problems", want)
+		}
+		if !strings.Contains(cli, "input problems") || !strings.Contains(cli, want) {
+			t.Errorf("`cz status %s` does not show %q under input problems:\n%s", j.ID, want, cli)
 		}
 	}
 	// What the clean run found is still there: the metadata of the broken

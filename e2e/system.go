@@ -340,6 +340,19 @@ func (s *System) CheckLedger(t *testing.T, ctx context.Context, work store.Bucke
 	}
 }
 
+// CLI runs `cz args... --coordinator …` as an operator would, with the
+// cluster's CA and token in the environment, and returns its output.
+func (s *System) CLI(t *testing.T, args ...string) string {
+	t.Helper()
+	c := exec.Command(s.Bin, append(args, "--coordinator", strings.Join(s.APIs, ","))...)
+	c.Env = s.env
+	out, err := c.CombinedOutput()
+	if err != nil {
+		t.Fatalf("cz %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
 // StatusPage reads a page of the status page of the leader (or of any
 // member that answers).
 func (s *System) StatusPage(t *testing.T, path string) string {

@@ -58,6 +58,12 @@ func init() {
 				for _, st := range j.Stages {
 					fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\n", st.Name, j.Spec.Stage(st.Name).Operator, st.State, st.Done, len(st.Tasks))
 				}
+				if ps := web.Problems(j); len(ps) > 0 {
+					fmt.Fprintf(w, "\ninput problems (skipped; the rest of the job went on):\n")
+					for _, p := range ps {
+						fmt.Fprintf(w, "  %s/p%d: %s\n", p.Stage, p.Partition, p.Text)
+					}
+				}
 				return nil
 			}
 			var rows []web.JobSummary
