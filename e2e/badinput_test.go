@@ -100,6 +100,9 @@ func TestBadInputIsReportedAndTheRestGoesOn(t *testing.T) {
 	if sum.Videos != len(cands) {
 		t.Errorf("%d videos attempted, want every candidate (%d)", sum.Videos, len(cands))
 	}
+	if list := s.StatusPage(t, "/"); !strings.Contains(list, `<a href="/jobs/`+j.ID+`#problems">3</a>`) {
+		t.Errorf("the job list does not count the day's 3 input problems")
+	}
 	page := s.StatusPage(t, "/jobs/"+j.ID)
 	cli := s.CLI(t, "status", j.ID)
 	for _, want := range []string{"part-00001.parquet", "views", empty.ContentUUID, "empty file", junk.ContentUUID, "not a readable video"} {

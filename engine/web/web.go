@@ -199,12 +199,14 @@ type JobSummary struct {
 	Tasks     int            `json:"tasks"`
 	Counts    map[string]int `json:"counts"`
 	Error     string         `json:"error,omitempty"`
+	// Problems counts the input problems the job skipped past.
+	Problems int `json:"problems,omitempty"`
 }
 
 // Summarize makes a job's summary.
 func Summarize(j *engine.Job) JobSummary {
 	s := JobSummary{ID: j.ID, Name: j.Spec.Name, State: j.State.String(), Submitted: j.Submitted,
-		Finished: j.Finished, Counts: map[string]int{}, Error: j.Error}
+		Finished: j.Finished, Counts: map[string]int{}, Error: j.Error, Problems: len(Problems(j))}
 	for st, n := range j.Counts() {
 		s.Counts[st.String()] = n
 		s.Tasks += n
