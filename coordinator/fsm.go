@@ -18,10 +18,16 @@ type fsm struct {
 	// applied, when set, sees every command this replica applies in order
 	// (tests compare the sequences of all replicas).
 	applied func(index uint64, cmd []byte)
+	// tail keeps the events of the last commands applied, for the event
+	// logs of a new leader (see eventTail).
+	tail *eventTail
 }
 
 func (a *fsm) Apply(l *raft.Log) any {
 	r := a.f.Apply(l.Index, l.Data)
+	if a.tail != nil && r != nil {
+		a.tail.add(len(l.Data), r.Events)
+	}
 	if a.applied != nil {
 		a.applied(l.Index, l.Data)
 	}

@@ -31,6 +31,9 @@ type leaderState struct {
 	started   time.Time
 	announced chan struct{}
 	firstPass chan struct{}
+	// tailWritten closes when the replica's recent events are in the
+	// event logs (writeTail).
+	tailWritten chan struct{}
 
 	mu     sync.Mutex
 	execs  map[string]*remoteExec
@@ -38,7 +41,8 @@ type leaderState struct {
 }
 
 // startLeading makes sure the replica holds every committed entry, then
-// starts the engine. Executors the state machine believes alive get the
+// starts the engine and writes the replica's recent events to the event
+// logs (the old leader may have died before writing them). Executors the state machine believes alive get the
 // lease grace to reconnect; until then their attempts stand.
 func (n *Node) startLeading() (*leaderState, error) {
 	t := n.cfg.Timing
@@ -52,7 +56,10 @@ func (n *Node) startLeading() (*leaderState, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &leaderState{n: n, term: term, ctx: ctx, cancel: cancel, runDone: make(chan struct{}), reaped: make(chan struct{}),
 		scaled: make(chan struct{}), execs: map[string]*remoteExec{}, leases: map[string]time.Time{},
-		started: time.Now(), announced: make(chan struct{}), firstPass: make(chan struct{})}
+		started: time.Now(), announced: make(chan struct{}), firstPass: make(chan struct{}), tailWritten: make(chan struct{})}
+	// After the barrier the tail holds every event committed so far; the
+	// engine handles (and writes) the events of the commands it proposes.
+	tail := n.tail.snapshot()
 	l.eng = engine.New(engine.Config{Bucket: n.cfg.Bucket, FSM: n.fsm, Log: raftLog{r: n.raft, timeout: t.ApplyTimeout},
 		Retention: n.cfg.Retention, Logger: n.logger.With("term", term)})
 	var alive []*engine.ExecutorStatus
@@ -79,10 +86,28 @@ func (n *Node) startLeading() (*leaderState, error) {
 			n.logger.Warn("engine stopped", "term", term, "err", err)
 		}
 	}()
+	go l.writeTail(tail)
 	go l.reap()
 	go l.scale()
 	go l.announce()
 	return l, nil
+}
+
+// writeTail writes the events this replica applied last to the jobs'
+// event logs: an old leader writes its events every flush interval, so
+// it may have died holding some. Readers drop the duplicates
+// (engine.ReadEventLog).
+func (l *leaderState) writeTail(events []engine.Event) {
+	defer close(l.tailWritten)
+	if l.n.cfg.Bucket == nil || len(events) == 0 {
+		return
+	}
+	if err := engine.WriteEventTail(l.ctx, l.n.cfg.Bucket, events); err != nil {
+		l.n.logger.Warn("write recent events to the event logs", "term", l.term, "err", err)
+		return
+	}
+	l.n.logger.Debug("wrote recent events to the event logs", "term", l.term, "events", len(events),
+		"from", events[0].Index, "to", events[len(events)-1].Index)
 }
 
 // scale runs the executor autoscaler, if one is configured, for this term.
@@ -115,6 +140,7 @@ func (l *leaderState) stop() {
 	<-l.reaped
 	<-l.scaled
 	<-l.announced
+	<-l.tailWritten
 	l.mu.Lock()
 	for _, rx := range l.execs {
 		rx.close()

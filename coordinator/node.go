@@ -139,6 +139,7 @@ type Node struct {
 	wal    *raftwal.WAL
 	meta   *metadb.BoltMetaDB
 	view   *engine.Engine // read-only views over the replica
+	tail   *eventTail     // the events this replica applied last
 
 	notify  chan bool
 	closing chan struct{}
@@ -171,7 +172,7 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, logger: cfg.Logger.With("node", cfg.ID), fsm: engine.NewFSM(),
 		notify: make(chan bool, 16), closing: make(chan struct{}), watched: make(chan struct{}),
-		apis: map[string]string{}}
+		apis: map[string]string{}, tail: newEventTail(tailEvents, tailBytes)}
 	n.view = engine.New(engine.Config{FSM: n.fsm, Bucket: cfg.Bucket, Logger: n.logger})
 	for _, p := range cfg.Peers {
 		n.apis[p.ID] = p.APIAddr
@@ -259,7 +260,7 @@ func Start(cfg Config) (*Node, error) {
 			}
 		}
 	}
-	r, err := raft.NewRaft(rc, &fsm{f: n.fsm, applied: cfg.Applied}, logs, stable, snaps, n.trans)
+	r, err := raft.NewRaft(rc, &fsm{f: n.fsm, applied: cfg.Applied, tail: n.tail}, logs, stable, snaps, n.trans)
 	if err != nil {
 		n.closeStores()
 		return nil, err

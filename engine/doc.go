@@ -34,7 +34,9 @@
 // (jobs/<job>/manifest.json): outputs are visible only through it
 // (ReadJobOutputs). Sweep deletes unreferenced attempt objects and aborts
 // open multipart uploads. Each job's events go to jobs/<job>/events/ as
-// JSON lines; ReplayJob rebuilds the job from them.
+// chunks of JSON lines (a new leader re-writes its replica's recent events,
+// WriteEventTail, so chunks may overlap); ReadEventLog returns each event
+// once, in index order, and ReplayJob rebuilds the job from them.
 //
 // # Replication
 //

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -188,17 +189,32 @@ func ReplayJob(events []Event) (*Job, error) {
 	return j, nil
 }
 
-// Event logs lie at jobs/<id>/events/<index>.jsonl: object stores cannot
-// append, so each flush writes a new chunk named by the log index of its
-// first event (zero-padded), and readers concatenate the chunks in order.
-// Indexes grow across leader changes, so a new leader never overwrites
-// an old leader's chunks.
+// Event logs lie at jobs/<id>/events/: object stores cannot append, so
+// each write is a new chunk of JSON lines. The leader's engine names a
+// chunk by the log index of its first event, <index>.jsonl (zero-padded);
+// indexes grow across leader changes, so a new leader never overwrites an
+// old leader's chunks. A new leader also writes the recent events its own
+// replica applied (WriteEventTail) as <first>-<last>.jsonl, so the events
+// an old leader applied but did not write before it died are not lost.
+// Chunks may therefore overlap. Every chunk holds, for each index it
+// covers, all of the job's events of that index (a command's events are
+// buffered and written together), and every replica produces the same
+// events for an index, so ReadEventLog keeps each index from the first
+// chunk that has it and drops it from the others.
 
 // EventLogPrefix is where a job's event log chunks lie.
 func EventLogPrefix(job string) string { return "jobs/" + job + "/events/" }
 
 func eventChunkKey(job string, firstIndex uint64) string {
 	return fmt.Sprintf("%s%020d.jsonl", EventLogPrefix(job), firstIndex)
+}
+
+// eventTailKey names a chunk WriteEventTail writes. Two such chunks with
+// the same key hold the same events, and none shares a key with an
+// engine's chunk (whose late write from a deposed leader could otherwise
+// replace a longer chunk with a shorter one).
+func eventTailKey(job string, first, last uint64) string {
+	return fmt.Sprintf("%s%020d-%020d.jsonl", EventLogPrefix(job), first, last)
 }
 
 // encodeEvents renders events as JSON lines.
@@ -211,7 +227,32 @@ func encodeEvents(events []Event) []byte {
 	return buf.Bytes()
 }
 
-// ReadEventLog reads a job's whole event log from the store.
+// WriteEventTail writes events a replica applied, in index order and
+// holding every event of each index they cover, to the event logs of
+// their jobs: one chunk per job. A new leader calls it with its recent
+// events; duplicates of what is already there are dropped by readers.
+func WriteEventTail(ctx context.Context, b store.Bucket, events []Event) error {
+	byJob := map[string][]Event{}
+	var order []string
+	for _, e := range events {
+		if _, ok := byJob[e.Job]; !ok {
+			order = append(order, e.Job)
+		}
+		byJob[e.Job] = append(byJob[e.Job], e)
+	}
+	var errs []error
+	for _, id := range order {
+		evs := byJob[id]
+		key := eventTailKey(id, evs[0].Index, evs[len(evs)-1].Index)
+		if err := store.PutBytes(ctx, b, key, encodeEvents(evs)); err != nil {
+			errs = append(errs, fmt.Errorf("event log of job %s: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ReadEventLog reads a job's whole event log from the store: each event
+// once, in index order (see the chunk layout above).
 func ReadEventLog(ctx context.Context, b store.Bucket, job string) ([]Event, error) {
 	list, err := b.List(ctx, EventLogPrefix(job), "")
 	if err != nil {
@@ -225,7 +266,9 @@ func ReadEventLog(ctx context.Context, b store.Bucket, job string) ([]Event, err
 	}
 	sort.Strings(keys)
 	var events []Event
-	for _, k := range keys {
+	owner := map[uint64]int{} // index -> the chunk its events come from
+	sorted := true
+	for c, k := range keys {
 		data, err := store.ReadAll(ctx, b, k)
 		if err != nil {
 			return nil, err
@@ -237,11 +280,22 @@ func ReadEventLog(ctx context.Context, b store.Bucket, job string) ([]Event, err
 			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 				return nil, fmt.Errorf("%s:%d: %w", store.Join(b.URL(), k), line, err)
 			}
+			if from, ok := owner[e.Index]; ok && from != c {
+				continue // an earlier chunk holds this index
+			}
+			owner[e.Index] = c
+			if n := len(events); n > 0 && events[n-1].Index > e.Index {
+				sorted = false
+			}
 			events = append(events, e)
 		}
 		if err := sc.Err(); err != nil {
 			return nil, fmt.Errorf("%s: %w", store.Join(b.URL(), k), err)
 		}
+	}
+	if !sorted {
+		// Stable: the events of one index keep their order.
+		sort.SliceStable(events, func(i, k int) bool { return events[i].Index < events[k].Index })
 	}
 	return events, nil
 }
