@@ -326,13 +326,18 @@ func (s *System) Wait(t *testing.T, ctx context.Context, id string) *engine.Job 
 }
 
 // CheckLedger checks what every finished job left in the engine store:
-// one committed attempt per task and a commit-registry history that
-// porcupine finds linearizable (CheckCommits).
+// one committed attempt per task, an event log that moves only forward
+// and replays to the finished job whatever the faults, and a
+// commit-registry history that porcupine finds linearizable
+// (CheckCommits).
 func (s *System) CheckLedger(t *testing.T, ctx context.Context, work store.Bucket, finished []*engine.Job) {
 	t.Helper()
 	for _, j := range finished {
 		if err := j.CheckCommittedOnce(-1); j.State == engine.JobSucceeded && err != nil {
 			t.Errorf("job %s: %v", j.ID, err)
+		}
+		if err := checkEventLog(ctx, work, j); err != nil {
+			t.Errorf("job %s: event log: %v", j.ID, err)
 		}
 	}
 	if err := CheckCommits(ctx, work, finished, []string{s.history}); err != nil {
@@ -560,4 +565,38 @@ func listenAddr(t *testing.T, ip string) string {
 	}
 	t.Fatal("no free port between 20000 and 32000")
 	return ""
+}
+
+// checkEventLog reads a finished job's event log and checks that it moves
+// only forward and replays to the job as it finished: the same state and,
+// for every task, the same committed attempt and attempt states.
+func checkEventLog(ctx context.Context, work store.Bucket, j *engine.Job) error {
+	events, err := engine.ReadEventLog(ctx, work, j.ID)
+	if err != nil {
+		return err
+	}
+	if err := engine.CheckForward(events); err != nil {
+		return err
+	}
+	r, err := engine.ReplayJob(events)
+	if err != nil {
+		return err
+	}
+	if r.State != j.State {
+		return fmt.Errorf("replays to %s, the job %s", r.State, j.State)
+	}
+	for _, st := range j.Stages {
+		for _, task := range st.Tasks {
+			rt := r.Task(st.Name, task.Partition)
+			if rt == nil || rt.Committed != task.Committed || len(rt.Attempts) != len(task.Attempts) {
+				return fmt.Errorf("%s/p%d: replays to %v, the job has committed attempt %d of %d", st.Name, task.Partition, rt, task.Committed, len(task.Attempts))
+			}
+			for i, a := range task.Attempts {
+				if rt.Attempts[i].State != a.State {
+					return fmt.Errorf("%s/p%d attempt %d: replays to %s, the job has %s", st.Name, task.Partition, a.Num, rt.Attempts[i].State, a.State)
+				}
+			}
+		}
+	}
+	return nil
 }
