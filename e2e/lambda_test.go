@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/celebrity-zones/cz/ann"
 	"github.com/celebrity-zones/cz/engine"
+	"github.com/celebrity-zones/cz/internal/testenv"
 	"github.com/celebrity-zones/cz/layout"
 	"github.com/celebrity-zones/cz/sample"
 	"github.com/celebrity-zones/cz/store"
@@ -23,9 +25,10 @@ import (
 
 // TestLambdaDeliveriesOnTheSystem drives the system as processes the way
 // production does: the Lambda's handlers get the S3 notifications of two
-// new-zone batches uploaded at once and then the daily schedule, and every
-// event is delivered twice, at the same moment (Lambda retries and
-// at-least-once delivery). Each event gives one job; the two batches run
+// new-zone batches uploaded at once, each delivered twice at the same
+// moment (Lambda retries and at-least-once delivery); then the real
+// function binary under the Lambda runtime emulator gets the daily
+// schedule, twice. Each event gives one job; the two batches run
 // at once and the ground truth and index end up with every zone of both;
 // the ledger holds.
 func TestLambdaDeliveriesOnTheSystem(t *testing.T) {
@@ -101,9 +104,21 @@ func TestLambdaDeliveriesOnTheSystem(t *testing.T) {
 		t.Fatalf("the two batches did not overlap: %s–%s and %s–%s", a.Submitted, a.Finished, b.Submitted, b.Finished)
 	}
 
+	// The schedule goes to the real function (cmd/czlambda under the
+	// Lambda runtime emulator, configured by its environment as in
+	// production), twice, one after the other as the emulator allows.
+	jobConfig, _ := json.Marshal(w.cfg)
+	fn := testenv.StartLambda(t, testenv.BuildLambda(t), []string{"CZ_TRIGGER=schedule", "CZ_TIMEZONE=UTC",
+		"CZ_JOB_CONFIG=" + string(jobConfig), "CZ_COORDINATORS=" + strings.Join(s.APIs, ","),
+		"CZ_TOKEN=" + s.Token, "CZ_CA_FILE=" + filepath.Join(s.Certs, "ca.pem")})
 	detail, _ := json.Marshal(trigger.ScheduleDetail{Date: ans.Days[0]})
-	daily := deliverTwice(events.EventBridgeEvent{ID: "5b0e7c1a-0000-4000-8000-000000000001", DetailType: "Scheduled Event",
+	sched, _ := json.Marshal(events.EventBridgeEvent{ID: "5b0e7c1a-0000-4000-8000-000000000001", DetailType: "Scheduled Event",
 		Source: "aws.events", Time: time.Now(), Detail: detail})
+	first, again := fn.Invoke(t, sched), fn.Invoke(t, sched)
+	daily, _ := first["job"].(string)
+	if first["action"] != "submitted" || daily == "" || again["job"] != daily {
+		t.Fatalf("the schedule delivered twice to the function: %v then %v; want one submitted job", first, again)
+	}
 	wait(daily)
 
 	all, err := s.Client.Jobs(ctx)

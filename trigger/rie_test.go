@@ -1,20 +1,13 @@
 package trigger
 
 import (
-	"bytes"
 	"context"
 	"debug/elf"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,15 +28,8 @@ const al2023GLIBC = 34
 // environment; a second function reads the token and CA from a stand-in
 // Secrets Manager instead (CZ_SECRET_ARN).
 func TestBootstrapUnderRIE(t *testing.T) {
-	rie := testenv.Path(t, "bin/aws-lambda-rie")
 	dir := t.TempDir()
-	bootstrap := filepath.Join(dir, "bootstrap")
-	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", bootstrap, "./cmd/czlambda")
-	build.Dir = testenv.RepoRoot()
-	build.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build bootstrap: %v\n%s", err, out)
-	}
+	bootstrap := testenv.BuildLambda(t)
 	checkGLIBC(t, bootstrap)
 
 	coord := startCluster(t, "rie-token")
@@ -59,7 +45,8 @@ func TestBootstrapUnderRIE(t *testing.T) {
 		"CZ_EXTERNAL_URL=" + buckets.External, "CZ_INTERNAL_URL=" + buckets.Internal, "CZ_CONTENT_URL=" + buckets.Content,
 		"CZ_JOB_CONFIG=" + `{"partitions": 3}`, "CZ_COORDINATORS=" + strings.Join(coord.APIAddrs, ","),
 	}
-	call, _ := startFunction(t, rie, bootstrap, append(env, "CZ_TOKEN=rie-token", "CZ_CA_FILE="+filepath.Join(coord.certs, "ca.pem")))
+	fn := testenv.StartLambda(t, bootstrap, append(env, "CZ_TOKEN=rie-token", "CZ_CA_FILE="+filepath.Join(coord.certs, "ca.pem")))
+	call := func(payload []byte) map[string]any { t.Helper(); return fn.Invoke(t, payload) }
 
 	sched := fixture(t, "eventbridge-scheduled.json")
 	r := call(sched)
@@ -94,9 +81,9 @@ func TestBootstrapUnderRIE(t *testing.T) {
 	arn := "arn:aws:secretsmanager:eu-west-1:123456789012:secret:cz-rie"
 	sm := startSecretsManager(t, map[string]string{arn: string(secret)})
 	env = append(append(env, sdkEnv(sm.URL, dir)...), "CZ_SECRET_ARN="+arn)
-	callSecret, logs := startFunction(t, rie, bootstrap, env)
+	secretFn := testenv.StartLambda(t, bootstrap, env)
 	for range 2 {
-		if r2 := callSecret(sched); r2["job"] != r["job"] {
+		if r2 := secretFn.Invoke(t, sched); r2["job"] != r["job"] {
 			t.Errorf("function configured by the secret: %v; want job %v", r2, r["job"])
 		}
 	}
@@ -105,7 +92,7 @@ func TestBootstrapUnderRIE(t *testing.T) {
 	}
 	caBody := strings.Split(string(coord.caPEM(t)), "\n")[1]
 	for _, v := range []string{"rie-token", caBody} {
-		if strings.Contains(logs.String(), v) {
+		if strings.Contains(secretFn.Logs(), v) {
 			t.Errorf("the function's output carries a secret value (%q)", v)
 		}
 	}
@@ -118,77 +105,6 @@ func TestBootstrapUnderRIE(t *testing.T) {
 	if js, err := client.Jobs(ctx); err != nil || len(js) != 2 {
 		t.Errorf("the coordinators hold %d jobs (%v), want 2", len(js), err)
 	}
-}
-
-// startFunction runs bootstrap under the emulator with env added to this
-// process's environment and returns a function that invokes it, one call
-// at a time, and the emulator's and function's output.
-func startFunction(t *testing.T, rie, bootstrap string, env []string) (call func(payload []byte) map[string]any, logs *syncBuffer) {
-	t.Helper()
-	port, apiPort := testenv.FreePort(t), testenv.FreePort(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr,
-		"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", apiPort), bootstrap)
-	cmd.Env = append(os.Environ(), env...)
-	logs = &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("emulator and function output:\n%s", logs.String())
-		}
-	})
-	waitListening(t, addr)
-
-	// The emulator answers 200 even when the function fails: the body
-	// tells. One invocation at a time (it cannot take two).
-	call = func(payload []byte) map[string]any {
-		t.Helper()
-		resp, err := http.Post("http://"+addr+"/2015-03-31/functions/function/invocations", "application/json", bytes.NewReader(payload))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("emulator answered %s: %s", resp.Status, body)
-		}
-		var out any
-		if err := json.Unmarshal(body, &out); err != nil {
-			t.Fatalf("body %s: %v", body, err)
-		}
-		if m, ok := out.(map[string]any); ok {
-			return m
-		}
-		rs := out.([]any)
-		if len(rs) != 1 {
-			t.Fatalf("body %s, want one result", body)
-		}
-		return rs[0].(map[string]any)
-	}
-	return call, logs
-}
-
-// syncBuffer is a bytes.Buffer the test may read while a process writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // checkGLIBC fails when the binary needs a C library newer than the
@@ -230,21 +146,5 @@ func eventually(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func waitListening(t *testing.T, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nothing listens on %s: %v", addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
