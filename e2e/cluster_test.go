@@ -67,7 +67,7 @@ func TestSystemUnderFaults(t *testing.T) {
 			}
 		}},
 		{name: "partition the leader from the majority", hit: isolateLeader, check: checkPartitioned},
-		{name: "drain an executor (SIGTERM) mid-task", long: true, hit: drainBusyExecutor, check: func(t *testing.T, s *System, finished []*engine.Job) {
+		{name: "drain an executor (SIGTERM) mid-task", hit: drainBusyExecutor, check: func(t *testing.T, s *System, finished []*engine.Job) {
 			if anyAttempt(finished, func(a *engine.Attempt) bool { return a.Executor == s.killed && a.State == engine.AttemptLost }) {
 				t.Errorf("an attempt of the drained %s was lost: a drain finishes or hands back its work", s.killed)
 			}
@@ -106,28 +106,12 @@ func TestSystemUnderFaults(t *testing.T) {
 			}
 		}},
 	}
-	srv := testenv.StartS3(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	photos, err := sample.LoadPhotos(testenv.Path(t, "dlib"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	opt := sample.Options{Seed: 51, Days: 1, VideosPerDay: 6}
-
 	// The baseline: the embedded engine over its own buckets.
-	base := openS3World(t, srv, "base-", srv.Endpoint, true)
-	ans, err := sample.Generate(ctx, base.b, photos, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	baseJobs := runAll(t, base, ans)
-	problems, baseline := Check(ctx, base.b, base.work, baseJobs, ans, base.cfg, model, nil)
-	for _, p := range problems {
-		t.Errorf("embedded run: %s", p)
-	}
+	srv, base, ans := s3Sample(t, ctx, "base-", opt)
+	baseline := embeddedBaseline(t, ctx, base, ans)
 
 	for i, f := range faults {
 		t.Run(f.name, func(t *testing.T) {
@@ -137,6 +121,7 @@ func TestSystemUnderFaults(t *testing.T) {
 			endpoint := srv.Endpoint
 			var proxy *S3Proxy
 			if f.s3 != nil {
+				var err error
 				if proxy, err = StartS3Proxy(srv.Endpoint, 2*time.Second, nil); err != nil {
 					t.Fatal(err)
 				}
@@ -144,9 +129,7 @@ func TestSystemUnderFaults(t *testing.T) {
 				endpoint = proxy.URL
 			}
 			w := openS3World(t, srv, fmt.Sprintf("f%d-", i), endpoint, true)
-			if _, err := sample.Generate(ctx, w.b, photos, opt); err != nil {
-				t.Fatal(err)
-			}
+			generate(t, ctx, w, opt)
 			if proxy != nil {
 				proxy.SetRule(f.s3)
 			}

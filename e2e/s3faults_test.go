@@ -57,16 +57,36 @@ func s3Sample(t *testing.T, ctx context.Context, prefix string, opt sample.Optio
 	srv := testenv.StartS3(t)
 	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
+	w := openS3World(t, srv, prefix, srv.Endpoint, true)
+	return srv, w, generate(t, ctx, w, opt)
+}
+
+// generate writes the sample of opt into w's buckets.
+func generate(t *testing.T, ctx context.Context, w s3World, opt sample.Options) *sample.Answer {
+	t.Helper()
 	photos, err := sample.LoadPhotos(testenv.Path(t, "dlib"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := openS3World(t, srv, prefix, srv.Endpoint, true)
 	ans, err := sample.Generate(ctx, w.b, photos, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return srv, w, ans
+	return ans
+}
+
+// embeddedBaseline runs the sample in w on the embedded engine and
+// returns its ledger: what a run with faults must equal.
+func embeddedBaseline(t *testing.T, ctx context.Context, w s3World, ans *sample.Answer) *Ledger {
+	t.Helper()
+	problems, baseline := Check(ctx, w.b, w.work, runAll(t, w, ans), ans, w.cfg, model, nil)
+	for _, p := range problems {
+		t.Errorf("run without faults: %s", p)
+	}
+	if baseline == nil || len(baseline.Predicted) == 0 || len(baseline.Metadata) == 0 {
+		t.Fatal("the run without faults produced nothing to compare")
+	}
+	return baseline
 }
 
 // startOn starts the system as processes over w's engine store, with
@@ -138,29 +158,10 @@ func checkInjected(t *testing.T, proxy *S3Proxy) {
 // lost after they were applied, and checks the ledger against a run
 // without faults.
 func TestS3FaultsChangeNothing(t *testing.T) {
-	srv := testenv.StartS3(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
 	ctx := context.Background()
-	photos, err := sample.LoadPhotos(testenv.Path(t, "dlib"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	opt := sample.Options{Seed: 31, Days: 1, VideosPerDay: 5}
-
-	clean := openS3World(t, srv, "clean-", srv.Endpoint, true)
-	ans, err := sample.Generate(ctx, clean.b, photos, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cleanJobs := runAll(t, clean, ans)
-	problems, baseline := Check(ctx, clean.b, clean.work, cleanJobs, ans, clean.cfg, model, nil)
-	for _, p := range problems {
-		t.Errorf("run without faults: %s", p)
-	}
-	if len(baseline.Predicted) == 0 || len(baseline.Metadata) == 0 {
-		t.Fatal("the run without faults produced nothing to compare")
-	}
+	srv, clean, ans := s3Sample(t, ctx, "clean-", opt)
+	baseline := embeddedBaseline(t, ctx, clean, ans)
 
 	proxy, err := StartS3Proxy(srv.Endpoint, 2*time.Second, nil)
 	if err != nil {
@@ -168,13 +169,11 @@ func TestS3FaultsChangeNothing(t *testing.T) {
 	}
 	defer proxy.Close()
 	faulty := openS3World(t, srv, "faulty-", proxy.URL, true)
-	if _, err := sample.Generate(ctx, faulty.b, photos, opt); err != nil {
-		t.Fatal(err)
-	}
+	generate(t, ctx, faulty, opt)
 	proxy.SetRule(s3Faults)
 	faultyJobs := runAll(t, faulty, ans)
 	checkInjected(t, proxy)
-	problems, _ = Check(ctx, faulty.b, faulty.work, faultyJobs, ans, faulty.cfg, model, baseline)
+	problems, _ := Check(ctx, faulty.b, faulty.work, faultyJobs, ans, faulty.cfg, model, baseline)
 	for _, p := range problems {
 		t.Errorf("run with faults: %s", p)
 	}
