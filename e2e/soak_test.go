@@ -87,13 +87,8 @@ func TestSoakOnTheSystem(t *testing.T) {
 			{Name: "numbers", Operator: "test.numbers", Partitions: 4, Params: map[string]string{"n": "5"}},
 			{Name: "sum", Operator: "test.sum", Partitions: 1, Upstream: []string{"numbers"}, Params: map[string]string{"from": "numbers"}},
 		}}
-		id, err := s.Client.Submit(ctx, spec, "")
-		if err != nil {
-			t.Fatalf("job %d: %v", i, err)
-		}
-		j, err := s.Client.Wait(ctx, id, nil)
-		if err != nil || j.State != engine.JobSucceeded {
-			t.Fatalf("job %d: %v %v", i, err, j)
+		if j := s.Run(t, ctx, spec, ""); j.State != engine.JobSucceeded {
+			t.Fatalf("job %d: %s: %s", i, j.State, j.Error)
 		}
 	}
 	procs := append(append([]*Process(nil), s.Coordinators...), s.Executors...)
